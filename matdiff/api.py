@@ -1,0 +1,79 @@
+"""The Python API's result objects (SPEC §3), renderable in Jupyter."""
+
+from __future__ import annotations
+
+from . import expr as E
+
+
+class GradientExpr:
+    """One gradient: str() is in the expression language (it parses back to the same value)."""
+
+    def __init__(self, node: E.Node, name: str):
+        self.node = node
+        self.name = name
+
+    def __str__(self) -> str:
+        from .printing.text import to_text
+
+        return to_text(self.node)
+
+    def __repr__(self) -> str:
+        return f"<∂f/∂{self.name} = {self.unicode()}>"
+
+    def unicode(self) -> str:
+        from .printing.unicode import to_unicode
+
+        return to_unicode(self.node)
+
+    def latex(self) -> str:
+        from .printing.latex import to_latex
+
+        return to_latex(self.node)
+
+    def _repr_latex_(self) -> str:
+        from .printing.latex import latex_name
+
+        return rf"$\frac{{\partial f}}{{\partial {latex_name(self.name)}}} = {self.latex()}$"
+
+
+class GradientResult:
+    def __init__(self, derivation):
+        self.derivation = derivation
+
+    @property
+    def wrt(self) -> list[str]:
+        return list(self.derivation.wrt)
+
+    def gradient(self, name: str) -> GradientExpr:
+        if name not in self.derivation.gradients:
+            raise KeyError(f"no gradient with respect to {name!r} (have: {', '.join(self.wrt)})")
+        return GradientExpr(self.derivation.gradients[name], name)
+
+    def __getitem__(self, name: str) -> GradientExpr:
+        return self.gradient(name)
+
+    def latex(self) -> str:
+        from .printing.render import grad_latex
+
+        return grad_latex(self.derivation)
+
+    def text(self) -> str:
+        from .printing.render import grad_text
+
+        return grad_text(self.derivation)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex().replace("\n", r" \\ ") + "$$"
+
+    def numpy_source(self) -> str:
+        from .codegen import numpy_module
+
+        return numpy_module(self.derivation)
+
+    def compile(self):
+        from .codegen import load_module
+
+        return load_module(self.numpy_source())

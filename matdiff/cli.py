@@ -1,0 +1,236 @@
+"""The command line (SPEC §2). `main(argv) -> int` is the only place that knows about exit
+codes, standard streams and Rich: user errors → one message and exit 2; anything else is a
+bug → "internal error, please report" and exit 3."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import InternalError, MatdiffError
+
+EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+_VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed"}
+_FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "-h", "--help"}
+_COMMANDS = ("parse", "grad", "check", "codegen")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, as for every bad input
+        raise MatdiffError(f"{message} (see '{self.prog} --help')")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="matdiff", description=(
+        "Symbolic matrix calculus: derive gradients of scalar functions of matrices the way "
+        "a person does it on paper, check them numerically, and emit NumPy code."),
+        epilog="Exit codes: 0 ok, 1 claim is wrong (check), 2 bad input, 3 internal error. "
+               "EXPR '-' reads the expression from standard input.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("expr", metavar="EXPR", help="the expression, e.g. \"tr(A*X*B)\"; "
+                        "'-' reads it from standard input")
+        sp.add_argument("--let", action="append", default=[], metavar="NAME:KIND",
+                        help="declare a variable's kind: scalar, vector, matrix, symmetric, spd "
+                             "(default: a-g scalar, h-z vector, A-Z matrix, Greek scalar)")
+        sp.add_argument("--plain", action="store_true", help="no colours or boxes")
+
+    sp = sub.add_parser("parse", help="show how the expression was read (kinds and shapes)",
+                        description="Print the typed tree: every node with its kind and shape.")
+    common(sp)
+
+    sp = sub.add_parser("grad", help="derive gradients",
+                        description="Derive ∂f/∂X for each --wrt variable: the differential "
+                                    "df = tr(Gᵀ dX) and the gradient G (shape of X).")
+    common(sp)
+    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+                    help="variable to differentiate by (repeatable)")
+    sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    sp.add_argument("--steps", action="store_true", help="show the derivation rule by rule")
+    sp.add_argument("--no-check", action="store_true",
+                    help="skip the numerical self-check (for benchmarks)")
+
+    sp = sub.add_parser("check", help="check a claimed gradient (homework)",
+                        description="Decide whether --claim is ∂f/∂X; exit 0 'correct', "
+                                    "exit 1 with a diagnosis, exit 2 if the claim is malformed.")
+    common(sp)
+    sp.add_argument("--wrt", required=True, metavar="X")
+    sp.add_argument("--claim", required=True, metavar="G")
+    sp.add_argument("--steps", action="store_true", help="also show matdiff's derivation")
+
+    sp = sub.add_parser("codegen", help="emit a NumPy module for f and its gradients",
+                        description="Write a self-contained Python module defining f, "
+                                    "grad_X for each --wrt, and f_and_grad.")
+    common(sp)
+    sp.add_argument("--wrt", action="append", required=True, metavar="X")
+    sp.add_argument("--verify", action="store_true",
+                    help="check the emitted gradients against finite differences of f")
+    return p
+
+
+def _split_argv(argv: list[str]) -> list[str]:
+    """Let EXPR and option values begin with '-' (e.g. "-y'*log(softmax(a))") without '--'."""
+    if not argv or argv[0] not in _COMMANDS:
+        return argv
+    options, positional = [argv[0]], []
+    i = 1
+    while i < len(argv):
+        tok = argv[i]
+        if tok in _VALUE_OPTIONS and i + 1 < len(argv):
+            options.append(f"{tok}={argv[i + 1]}")
+            i += 2
+            continue
+        if tok in _FLAG_OPTIONS or (tok.startswith("--") and "=" in tok
+                                    and tok.split("=", 1)[0] in _VALUE_OPTIONS):
+            options.append(tok)
+        elif tok.startswith("--") and tok[2:3].isalpha() and tok not in ("-",):
+            options.append(tok)  # unknown option: let argparse report it
+        else:
+            positional.append(tok)
+        i += 1
+    return options + (["--"] + positional if positional else [])
+
+
+def _declarations(lets: list[str]) -> dict[str, str]:
+    types = {}
+    for item in lets:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if ":" not in part:
+                raise MatdiffError(f"--let expects NAME:KIND, got {part!r}")
+            name, kind = (s.strip() for s in part.split(":", 1))
+            types[name] = kind
+    from .shapes import check_kinds
+
+    return check_kinds(types)
+
+
+def _read_expr(expr: str) -> str:
+    if expr == "-":
+        return sys.stdin.read().strip()
+    return expr
+
+
+def _use_rich(args) -> bool:
+    return (not getattr(args, "plain", False) and "NO_COLOR" not in os.environ
+            and sys.stdout.isatty())
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_parse(args, out) -> int:
+    from .printing.tree import plain_tree, variables_table
+    from .typecheck import typecheck
+
+    typed = typecheck(_read_expr(args.expr), _declarations(args.let))
+    if _use_rich(args):
+        from .printing.tree import rich_tree
+
+        from rich.console import Console
+
+        Console().print(rich_tree(typed))
+    else:
+        out.write(plain_tree(typed) + "\n")
+    out.write(variables_table(typed) + "\n")
+    return EXIT_OK
+
+
+def cmd_grad(args, out) -> int:
+    from .gradient import derive
+
+    result = derive(_read_expr(args.expr), args.wrt, _declarations(args.let),
+                    check=not args.no_check, steps=args.steps)
+    if args.format == "json":
+        from .printing.render import grad_json
+
+        out.write(json.dumps(grad_json(result), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "latex":
+        from .printing.render import grad_latex
+
+        out.write(grad_latex(result, steps=args.steps) + "\n")
+    else:
+        from .printing.render import grad_text
+
+        text = grad_text(result, steps=args.steps)
+        if _use_rich(args):
+            from rich.console import Console
+            from rich.panel import Panel
+
+            Console().print(Panel(text, title="matdiff grad", expand=False))
+        else:
+            out.write(text + "\n")
+    return EXIT_OK
+
+
+def cmd_check(args, out) -> int:
+    from .diagnose import check_claim
+
+    verdict = check_claim(_read_expr(args.expr), args.wrt, args.claim, _declarations(args.let),
+                          steps=args.steps)
+    out.write(verdict.text + "\n")
+    return EXIT_OK if verdict.correct else EXIT_WRONG
+
+
+def cmd_codegen(args, out) -> int:
+    from .codegen import numpy_module, verify_module
+    from .gradient import derive
+
+    result = derive(_read_expr(args.expr), args.wrt, _declarations(args.let))
+    source = numpy_module(result)
+    if _use_rich(args) and not args.verify:
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console().print(Syntax(source, "python"))
+    else:
+        out.write(source)
+    if args.verify:
+        report = verify_module(result, source)
+        sys.stderr.write(report.text + "\n")
+        return EXIT_OK if report.ok else EXIT_INTERNAL
+    return EXIT_OK
+
+
+_COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
+                  "codegen": cmd_codegen}
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    parser = _build_parser()
+    try:
+        if not argv:
+            parser.print_help(out)
+            return EXIT_OK
+        args = parser.parse_args(_split_argv(argv))
+        if args.command is None:
+            parser.print_help(out)
+            return EXIT_OK
+        return _COMMAND_FUNCS[args.command](args, out)
+    except MatdiffError as e:
+        sys.stderr.write(e.render() + "\n")
+        return EXIT_USAGE
+    except InternalError as e:
+        sys.stderr.write(f"internal error: {e}\n")
+        return EXIT_INTERNAL
+    except RecursionError:
+        sys.stderr.write("error: expression too deeply nested for matdiff\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: say so, without a traceback
+        sys.stderr.write(f"internal error: {type(e).__name__}: {e} "
+                         "(this is a bug in matdiff, please report it with the command line)\n")
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())

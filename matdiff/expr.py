@@ -1,0 +1,584 @@
+"""The typed IR: immutable, interned nodes that know their shape.
+
+Every node is (op, args, attr, shape). Equal subtrees are one object (hash-consing), so
+equality is identity, hashing is O(1), and derivatives of deep expressions share structure
+instead of swelling. What each `op` means (shape rule, derivative, spelling) lives in tables
+in the modules downstream; the builders here do only the cheap normalisations that every
+stage relies on (flattening, zeros and ones, identities, double transposes, X·X⁻¹)."""
+
+from __future__ import annotations
+
+import weakref
+from fractions import Fraction
+from typing import Iterable
+
+# ---------------------------------------------------------------- dimensions and shapes
+
+
+class Dim:
+    """A symbolic dimension (or the literal 1). Interned by name."""
+
+    __slots__ = ("name", "__weakref__")
+    _table: dict[str, Dim] = {}
+
+    def __new__(cls, name: str) -> Dim:
+        dim = cls._table.get(name)
+        if dim is None:
+            dim = object.__new__(cls)
+            dim.name = name
+            cls._table[name] = dim
+        return dim
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self):
+        return (Dim, (self.name,))
+
+
+ONE = Dim("1")
+Shape = tuple[Dim, Dim]
+SCALAR: Shape = (ONE, ONE)
+
+KINDS = ("scalar", "vector", "matrix", "symmetric", "spd")
+
+
+def shape_kind(shape: Shape) -> str:
+    rows, cols = shape
+    if rows is ONE and cols is ONE:
+        return "scalar"
+    if cols is ONE:
+        return "vector"
+    if rows is ONE:
+        return "row vector"
+    return "matrix"
+
+
+def shape_text(shape: Shape) -> str:
+    rows, cols = shape
+    if rows is ONE and cols is ONE:
+        return "scalar"
+    if cols is ONE:
+        return f"vector of size {rows.name}"
+    return f"{rows.name}×{cols.name}"
+
+
+def shape_dims(shape: Shape) -> list[str]:
+    """SPEC §2 JSON: [] scalar, ["n"] vector, ["m", "n"] matrix (a row vector: ["1", "n"])."""
+    rows, cols = shape
+    if rows is ONE and cols is ONE:
+        return []
+    if cols is ONE:
+        return [rows.name]
+    return [rows.name, cols.name]
+
+
+# ---------------------------------------------------------------- nodes
+
+
+class Node:
+    """One IR node. Build with the functions below, never with Node(...) directly."""
+
+    __slots__ = ("op", "args", "attr", "shape", "_hash", "_memo", "__weakref__")
+    _interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    op: str
+    args: tuple[Node, ...]
+    attr: object
+    shape: Shape
+
+    def __repr__(self) -> str:
+        from .printing.text import to_text
+
+        return f"<{to_text(self)} : {shape_text(self.shape)}>"
+
+    def __str__(self) -> str:
+        from .printing.text import to_text
+
+        return to_text(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __ne__(self, other) -> bool:
+        return self is not other
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape[0] is ONE and self.shape[1] is ONE
+
+    @property
+    def kind(self) -> str:
+        return shape_kind(self.shape)
+
+    def memo(self, key: str, compute):
+        """Per-node cache for derived facts (symmetry, free variables, …)."""
+        m = self._memo
+        if m is None:
+            m = self._memo = {}
+        if key not in m:
+            m[key] = compute(self)
+        return m[key]
+
+
+def make(op: str, args: tuple[Node, ...] = (), attr: object = None, shape: Shape = SCALAR) -> Node:
+    key = (op, args, attr, shape)
+    node = Node._interned.get(key)
+    if node is None:
+        node = object.__new__(Node)
+        node.op, node.args, node.attr, node.shape = op, args, attr, shape
+        node._hash = hash(key)
+        node._memo = None
+        Node._interned[key] = node
+    return node
+
+
+def rebuild(node: Node, args: Iterable[Node]) -> Node:
+    """The same operation on new arguments, through the normalising builders."""
+    args = tuple(args)
+    if args == node.args:
+        return node
+    return BUILDERS[node.op](node, args)
+
+
+# ---------------------------------------------------------------- leaves
+
+
+def var(name: str, kind: str, shape: Shape) -> Node:
+    return make("var", (), (name, kind), shape)
+
+
+def dvar(name: str, shape: Shape) -> Node:
+    """The differential dX of variable X."""
+    return make("dvar", (), name, shape)
+
+
+def const(value) -> Node:
+    if isinstance(value, float):
+        if value.is_integer():
+            value = Fraction(int(value))
+        else:
+            value = Fraction(value).limit_denominator(10**12) if abs(value) < 1e12 else value
+    elif isinstance(value, int):
+        value = Fraction(value)
+    return make("const", (), value, SCALAR)
+
+
+def zero(shape: Shape) -> Node:
+    return const(0) if shape == SCALAR else make("zero", (), None, shape)
+
+
+def ones(shape: Shape) -> Node:
+    return const(1) if shape == SCALAR else make("ones", (), None, shape)
+
+
+def eye(dim: Dim) -> Node:
+    return const(1) if dim is ONE else make("eye", (), None, (dim, dim))
+
+
+def is_const(node: Node, value=None) -> bool:
+    return node.op == "const" and (value is None or node.attr == value)
+
+
+def is_zero(node: Node) -> bool:
+    return node.op == "zero" or (node.op == "const" and node.attr == 0)
+
+
+# ---------------------------------------------------------------- builders
+
+
+def add(*terms: Node) -> Node:
+    flat: list[Node] = []
+    for t in terms:
+        if t.op == "add":
+            flat.extend(t.args)
+        elif not is_zero(t):
+            flat.append(t)
+    shape = terms[0].shape
+    consts = [t for t in flat if t.op == "const"]
+    if len(consts) > 1:
+        total = sum((c.attr for c in consts), Fraction(0))
+        flat = [t for t in flat if t.op != "const"] + ([const(total)] if total != 0 else [])
+    if not flat:
+        return zero(shape)
+    if len(flat) == 1:
+        return flat[0]
+    return make("add", tuple(flat), None, shape)
+
+
+def scale(coef: Node, x: Node) -> Node:
+    """coef · x for a scalar coef (x of any shape, scalars included)."""
+    assert coef.is_scalar, "scale by a non-scalar"
+    if is_zero(coef) or is_zero(x):
+        return zero(x.shape)
+    if x.is_scalar and x.op == "const":
+        coef, x = x, coef
+    if is_const(coef, 1):
+        return x
+    if x.op == "const" and coef.op == "const":
+        return const(coef.attr * x.attr)
+    if x.op == "scale":
+        return scale(scale(coef, x.args[0]), x.args[1])
+    return make("scale", (coef, x), None, x.shape)
+
+
+def neg(x: Node) -> Node:
+    return scale(const(-1), x)
+
+
+def sub(a: Node, b: Node) -> Node:
+    return add(a, neg(b))
+
+
+def matmul(*factors: Node) -> Node:
+    """Matrix product; (1×1) factors become scalings, identities drop, X·X⁻¹ cancels."""
+    rows, cols = factors[0].shape[0], factors[-1].shape[1]
+    coefs: list[Node] = []
+    chain: list[Node] = []
+    for q in _product_atoms(factors, coefs):
+        if q.is_scalar:
+            coefs.append(q)
+        elif q.op == "eye":
+            continue
+        elif is_zero(q):
+            return zero((rows, cols))
+        elif chain and _cancels(chain[-1], q):
+            chain.pop()
+        else:
+            chain.append(q)
+    if not chain:
+        body = eye(rows)
+    elif len(chain) == 1:
+        body = chain[0]
+    else:
+        body = make("matmul", tuple(chain), None, (chain[0].shape[0], chain[-1].shape[1]))
+    for c in reversed(coefs):
+        body = scale(c, body)
+    return body
+
+
+def _product_atoms(factors, coefs: list[Node]):
+    """The factors of a product with nested products flattened and scalings pulled into coefs."""
+    for f in factors:
+        while f.op == "scale" and not f.is_scalar:
+            coefs.append(f.args[0])
+            f = f.args[1]
+        if f.op == "matmul":
+            yield from f.args
+        else:
+            yield f
+
+
+def _cancels(a: Node, b: Node) -> bool:
+    """X·X⁻¹ = X⁻¹·X = I, and the same for transposes: X⁻ᵀ·Xᵀ = I."""
+    if a.op == "transpose" and b.op == "transpose":
+        a, b = a.args[0], b.args[0]
+    return (a.op == "inv" and a.args[0] is b) or (b.op == "inv" and b.args[0] is a)
+
+
+def transpose(x: Node) -> Node:
+    if x.is_scalar:
+        return x
+    op = x.op
+    if op == "transpose":
+        return x.args[0]
+    if op == "zero":
+        return zero((x.shape[1], x.shape[0]))
+    if op == "ones":
+        return ones((x.shape[1], x.shape[0]))
+    if op == "scale":
+        return scale(x.args[0], transpose(x.args[1]))
+    if is_symmetric(x):
+        return x
+    return make("transpose", (x,), None, (x.shape[1], x.shape[0]))
+
+
+def inv(x: Node) -> Node:
+    if x.is_scalar:
+        return power(x, const(-1))
+    if x.op == "inv":
+        return x.args[0]
+    if x.op == "eye":
+        return x
+    if x.op == "transpose" and x.args[0].op != "inv":
+        # keep X⁻ᵀ spelled as (X⁻¹)ᵀ, the textbook's inverse-transpose
+        return transpose(inv(x.args[0]))
+    return make("inv", (x,), None, x.shape)
+
+
+def matpow(x: Node, k: int) -> Node:
+    if k == 0:
+        return eye(x.shape[0])
+    if k < 0:
+        return matpow(inv(x), -k)
+    if k == 1:
+        return x
+    return make("matpow", (x,), k, x.shape)
+
+
+def power(base: Node, exponent: Node) -> Node:
+    """Scalar power."""
+    if is_const(exponent, 1):
+        return base
+    if is_const(exponent, 0):
+        return const(1)
+    if base.op == "const" and exponent.op == "const":
+        b, e = base.attr, exponent.attr
+        if e.denominator == 1 and (b != 0 or e > 0):
+            return const(b ** int(e))
+    if base.op == "pow" and exponent.op == "const" and base.args[1].op == "const" \
+            and exponent.attr.denominator == 1:
+        # (a^p)^k = a^(pk) for integer k
+        return power(base.args[0], const(base.args[1].attr * exponent.attr))
+    return make("pow", (base, exponent), None, SCALAR)
+
+
+def hadamard(*factors: Node) -> Node:
+    shape = next((f.shape for f in factors if not f.is_scalar), SCALAR)
+    coefs: list[Node] = []
+    flat: list[Node] = []
+    for f in factors:
+        parts = f.args if f.op == "hadamard" else (f,)
+        for p in parts:
+            if p.op == "scale" and not p.is_scalar:
+                coefs.append(p.args[0])
+                p = p.args[1]
+            if p.is_scalar:
+                coefs.append(p)
+            elif p.op == "ones":
+                continue
+            elif is_zero(p):
+                return zero(shape)
+            else:
+                flat.append(p)
+    if not flat:
+        body = ones(shape)
+    elif len(flat) == 1:
+        body = flat[0]
+    else:
+        body = make("hadamard", tuple(flat), None, shape)
+    for c in reversed(coefs):
+        body = scale(c, body)
+    return body
+
+
+def hdiv(a: Node, b: Node) -> Node:
+    if b.is_scalar:
+        return scale(power(b, const(-1)), a)
+    if b.op == "ones":
+        return a
+    if is_zero(a):
+        return zero(b.shape)
+    if a.is_scalar:
+        return scale(a, hdiv(ones(b.shape), b))
+    return make("hdiv", (a, b), None, a.shape)
+
+
+def epow(x: Node, p: Node) -> Node:
+    """Element-wise power x .^ p for a scalar p."""
+    if x.is_scalar:
+        return power(x, p)
+    if is_const(p, 1):
+        return x
+    if is_const(p, 0):
+        return ones(x.shape)
+    return make("epow", (x, p), None, x.shape)
+
+
+def fn(name: str, x: Node) -> Node:
+    """An element-wise function (exp, log, σ, …, and the derivative functions σ', …)."""
+    return make("fn", (x,), name, x.shape)
+
+
+def trace(x: Node) -> Node:
+    if x.is_scalar:
+        return x
+    if x.op == "scale":
+        return scale(x.args[0], trace(x.args[1]))
+    if x.op == "transpose":
+        return trace(x.args[0])
+    if is_zero(x):
+        return const(0)
+    return make("tr", (x,), None, SCALAR)
+
+
+def reduction(op: str, x: Node) -> Node:
+    """Scalar-valued functions of one argument: det, logdet, sum, norm1, norm2, logsumexp."""
+    if op == "sum" and x.op == "scale":
+        return scale(x.args[0], reduction("sum", x.args[1]))
+    if op == "sum" and x.is_scalar:
+        return x
+    if op == "sum" and x.op == "transpose":
+        return reduction("sum", x.args[0])
+    return make(op, (x,), None, SCALAR)
+
+
+def diag_embed(v: Node) -> Node:
+    """diag(v): vector → diagonal matrix."""
+    if v.op == "ones":
+        return eye(v.shape[0])
+    if v.op == "scale":
+        return scale(v.args[0], diag_embed(v.args[1]))
+    return make("diag_embed", (v,), None, (v.shape[0], v.shape[0]))
+
+
+def diag_extract(x: Node) -> Node:
+    """diag(X): square matrix → vector of its diagonal."""
+    if x.op == "diag_embed":
+        return x.args[0]
+    if x.op == "scale":
+        return scale(x.args[0], diag_extract(x.args[1]))
+    if x.op == "eye":
+        return ones((x.shape[0], ONE))
+    return make("diag_extract", (x,), None, (x.shape[0], ONE))
+
+
+def softmax(x: Node) -> Node:
+    return make("softmax", (x,), None, x.shape)
+
+
+def inner(g: Node, m: Node) -> Node:
+    """⟨G, M⟩ = tr(Gᵀ M) for G, M of one shape, spelled as a person would: g·m, gᵀm, sum(G),
+    or tr(GᵀM)."""
+    if g.is_scalar:
+        return scale(g, m)
+    if m.op == "ones":
+        return reduction("sum", g)
+    if g.op == "ones":
+        return reduction("sum", m)
+    if g.shape[1] is ONE:
+        return matmul(transpose(g), m)
+    if g.shape[0] is ONE:
+        return matmul(g, transpose(m))
+    return trace(matmul(transpose(g), m))
+
+
+# ---------------------------------------------------------------- facts about nodes
+
+
+def is_symmetric(x: Node) -> bool:
+    """Provably symmetric (from kinds and structure); False means 'not known to be'."""
+    return x.memo("sym", _symmetric)
+
+
+def _symmetric(x: Node) -> bool:
+    op = x.op
+    if x.shape[0] is not x.shape[1]:
+        return False
+    if op == "var":
+        return x.attr[1] in ("symmetric", "spd")
+    if op in ("eye", "diag_embed", "const", "zero", "ones"):
+        return True
+    if op in ("inv", "matpow", "fn", "epow"):
+        return is_symmetric(x.args[0])
+    if op in ("add", "hadamard"):
+        return all(is_symmetric(a) for a in x.args)
+    if op == "scale":
+        return is_symmetric(x.args[1])
+    if op == "matmul":
+        f = x.args
+        k = len(f)
+        for i in range(k // 2):
+            if transpose(f[i]) is not f[k - 1 - i]:
+                return False
+        return k % 2 == 0 or is_symmetric(f[k // 2])
+    return False
+
+
+def free_vars(x: Node) -> frozenset[str]:
+    return x.memo("free", _free_vars)
+
+
+def _free_vars(x: Node) -> frozenset[str]:
+    if x.op == "var":
+        return frozenset((x.attr[0],))
+    out: frozenset[str] = frozenset()
+    for a in x.args:
+        out = out | free_vars(a)
+    return out
+
+
+def has_differential(x: Node) -> bool:
+    return x.memo("lin", lambda n: n.op == "dvar" or any(has_differential(a) for a in n.args))
+
+
+def variables(x: Node) -> dict[str, Node]:
+    """Every variable of x, by name, in order of first appearance (left to right)."""
+    out: dict[str, Node] = {}
+    for n in walk(x):
+        if n.op == "var":
+            out.setdefault(n.attr[0], n)
+    return out
+
+
+def walk(x: Node):
+    """Nodes in depth-first pre-order, each shared node once (no recursion)."""
+    seen: set[int] = set()
+    stack = [x]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        yield n
+        stack.extend(reversed(n.args))
+
+
+def postorder(x: Node, right_first: bool = False) -> list[Node]:
+    """Children before parents, each shared node once (no recursion). With right_first the
+    last child is visited first, so the reversed list meets first children first."""
+    out: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(x, False)]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            out.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        for a in (n.args if right_first else reversed(n.args)):
+            if id(a) not in seen:
+                stack.append((a, False))
+    return out
+
+
+def substitute(x: Node, mapping: dict[Node, Node]) -> Node:
+    """Replace subtrees (by identity), rebuilding through the builders."""
+    done: dict[Node, Node] = dict(mapping)
+    for n in postorder(x):
+        if n in done:
+            continue
+        done[n] = rebuild(n, (done[a] for a in n.args)) if n.args else n
+    return done[x]
+
+
+# How to rebuild each op from new arguments (used by rebuild/substitute).
+BUILDERS = {
+    "add": lambda n, a: add(*a),
+    "scale": lambda n, a: scale(a[0], a[1]),
+    "matmul": lambda n, a: matmul(*a),
+    "transpose": lambda n, a: transpose(a[0]),
+    "inv": lambda n, a: inv(a[0]),
+    "matpow": lambda n, a: matpow(a[0], n.attr),
+    "pow": lambda n, a: power(a[0], a[1]),
+    "hadamard": lambda n, a: hadamard(*a),
+    "hdiv": lambda n, a: hdiv(a[0], a[1]),
+    "epow": lambda n, a: epow(a[0], a[1]),
+    "fn": lambda n, a: fn(n.attr, a[0]),
+    "tr": lambda n, a: trace(a[0]),
+    "det": lambda n, a: reduction("det", a[0]),
+    "logdet": lambda n, a: reduction("logdet", a[0]),
+    "sum": lambda n, a: reduction("sum", a[0]),
+    "norm1": lambda n, a: reduction("norm1", a[0]),
+    "norm2": lambda n, a: reduction("norm2", a[0]),
+    "logsumexp": lambda n, a: reduction("logsumexp", a[0]),
+    "diag_embed": lambda n, a: diag_embed(a[0]),
+    "diag_extract": lambda n, a: diag_extract(a[0]),
+    "softmax": lambda n, a: softmax(a[0]),
+}

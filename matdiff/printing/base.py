@@ -1,0 +1,234 @@
+"""One printer for every notation. Precedence and parenthesisation are decided here, once;
+the notations (language text, Unicode, LaTeX) differ only in spellings, given by subclasses.
+
+Levels, loosest first, as in the grammar: sum < product < unary minus < power < postfix < atom.
+The right operand of a product-level operator must bind tighter than a product (products are
+left-associative), the base of a power or postfix must bind tighter than a power."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import expr as E
+from ..ops import ELEMENTWISE
+
+SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 7)
+
+
+def negative_part(node: E.Node) -> E.Node | None:
+    """If node is −(something) by its leading coefficient, that something; else None."""
+    if node.op == "const" and node.attr < 0:
+        return E.const(-node.attr)
+    if node.op == "scale":
+        inner = negative_part(node.args[0])
+        if inner is not None:
+            return E.scale(inner, node.args[1])
+    return None
+
+
+def format_number(value) -> str:
+    if isinstance(value, Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        d = value.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        if d == 1:  # a finite decimal
+            return _decimal(value)
+        return f"{value.numerator}/{value.denominator}"
+    return repr(float(value))
+
+
+def _decimal(value: Fraction) -> str:
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 50
+        text = format(Decimal(value.numerator) / Decimal(value.denominator), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class Printer:
+    """Subclasses set the spellings; `doc(node)` returns the printed text."""
+
+    minus = "-"
+    plus_sep = " + "
+    minus_sep = " - "
+
+    def __init__(self, names: dict[E.Node, str] | None = None):
+        self.memo: dict[E.Node, tuple[str, int]] = {}
+        self.names = names or {}  # nodes printed by a given name (shared intermediates)
+
+    def doc(self, node: E.Node) -> str:
+        return self.show(node)[0]
+
+    def show(self, node: E.Node) -> tuple[str, int]:
+        hit = self.memo.get(node)
+        if hit is None:
+            name = self.names.get(node)
+            hit = (name, ATOM) if name is not None else getattr(self, "p_" + node.op)(node)
+            self.memo[node] = hit
+        return hit
+
+    def at(self, node: E.Node, level: int) -> str:
+        """node printed so that it binds at least as tightly as `level`."""
+        text, prec = self.show(node)
+        return text if prec >= level else self.paren(text)
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    # ---- sums
+    def p_add(self, node):
+        parts = []
+        for i, term in enumerate(node.args):
+            positive = negative_part(term)
+            if i == 0:
+                parts.append(self.at(term, PRODUCT) if positive is None else
+                             self.minus + self.at(positive, PRODUCT))
+            elif positive is None:
+                parts.append(self.plus_sep + self.at(term, PRODUCT))
+            else:
+                parts.append(self.minus_sep + self.at(positive, PRODUCT))
+        return "".join(parts), SUM
+
+    # ---- products and scalings
+    def p_scale(self, node):
+        coef, x = node.args
+        positive = negative_part(node)
+        if positive is not None:
+            text, prec = self.show(positive)
+            if prec < PRODUCT:
+                text = self.paren(text)
+            return self.minus + text, min(UNARY, max(prec, PRODUCT))
+        if coef.op == "pow" and coef.args[1].op == "const" and coef.args[1].attr == -1:
+            return self.divide(self.at(x, PRODUCT), self.at(coef.args[0], POWER)), PRODUCT
+        return self.scale_text(coef, x), PRODUCT
+
+    def scale_text(self, coef, x) -> str:
+        return f"{self.at(coef, PRODUCT)}{self.times}{self.scaled(x)}"
+
+    def scaled(self, x: E.Node) -> str:
+        """The scaled operand: a scalar factor commutes with products, so c*A*B needs no
+        brackets around A*B (it reads (c*A)*B, the same value)."""
+        return self.at(x, PRODUCT if x.op in ("matmul", "hadamard", "hdiv") else UNARY)
+
+    def divide(self, num: str, den: str) -> str:
+        return f"{num}/{den}"
+
+    def first_factor(self, node: E.Node, parent_op: str) -> str:
+        """The left operand of a product-level operator. Mixed operators get brackets even
+        where left-associativity makes them unnecessary: (a ⊙ b)c, not a ⊙ bc."""
+        text, prec = self.show(node)
+        if prec < PRODUCT or (prec == PRODUCT and node.op not in (parent_op, "scale")):
+            return self.paren(text)
+        return text
+
+    def p_matmul(self, node):
+        parts = [self.first_factor(node.args[0], "matmul")]
+        parts += [self.at(f, UNARY) for f in node.args[1:]]
+        return self.join_product(parts), PRODUCT
+
+    def join_product(self, parts: list[str]) -> str:
+        return self.times.join(parts)
+
+    def p_hadamard(self, node):
+        parts = [self.first_factor(node.args[0], "hadamard")]
+        parts += [self.at(f, UNARY) for f in node.args[1:]]
+        return self.hadamard_sep.join(parts), PRODUCT
+
+    def p_hdiv(self, node):
+        a, b = node.args
+        return f"{self.first_factor(a, 'hdiv')}{self.hdiv_sep}{self.at(b, UNARY)}", PRODUCT
+
+    # ---- powers and postfix
+    def p_pow(self, node):
+        base, expo = node.args
+        return self.power_text(self.at(base, POSTFIX), expo), POWER
+
+    def power_text(self, base: str, expo: E.Node) -> str:
+        return f"{base}^{self.at(expo, POWER)}"
+
+    def p_epow(self, node):
+        base, expo = node.args
+        return f"{self.at(base, POSTFIX)}{self.epow_sep}{self.at(expo, POWER)}", POWER
+
+    def p_matpow(self, node):
+        return self.power_text(self.at(node.args[0], POSTFIX), E.const(node.attr)), POWER
+
+    def p_transpose(self, node):
+        return f"{self.at(node.args[0], POSTFIX)}{self.transpose_mark}", POSTFIX
+
+    def p_dnode(self, node):  # d(·) marker of the differential: invisible in print
+        return self.show(node.args[0])
+
+    # ---- leaves
+    def p_var(self, node):
+        return self.var_name(node.attr[0]), ATOM
+
+    def var_name(self, name: str) -> str:
+        return name
+
+    def p_dvar(self, node):
+        return f"d{self.var_name(node.attr)}", ATOM
+
+    def p_const(self, node):
+        value = node.attr
+        if value < 0:
+            return self.minus + self.number(-value), UNARY
+        text = self.number(value)
+        return text, (ATOM if "/" not in text and "frac" not in text else PRODUCT)
+
+    def number(self, value) -> str:
+        return format_number(value)
+
+    # ---- calls
+    def call(self, name: str, *args: E.Node) -> tuple[str, int]:
+        inner = ", ".join(self.doc(a) for a in args)
+        return f"{self.func_name(name)}({inner})", ATOM
+
+    def func_name(self, name: str) -> str:
+        return name
+
+    def p_fn(self, node):
+        return self.call(node.attr, node.args[0])
+
+    def p_tr(self, node):
+        return self.call("tr", node.args[0])
+
+    def p_det(self, node):
+        return self.call("det", node.args[0])
+
+    def p_logdet(self, node):
+        return self.call("logdet", node.args[0])
+
+    def p_sum(self, node):
+        return self.call("sum", node.args[0])
+
+    def p_norm1(self, node):
+        return self.call("norm1", node.args[0])
+
+    def p_norm2(self, node):
+        return self.call("norm2", node.args[0])
+
+    def p_logsumexp(self, node):
+        return self.call("logsumexp", node.args[0])
+
+    def p_softmax(self, node):
+        return self.call("softmax", node.args[0])
+
+    def p_diag_embed(self, node):
+        return self.call("diag", node.args[0])
+
+    def p_diag_extract(self, node):
+        return self.call("diag", node.args[0])
+
+    def p_inv(self, node):
+        return self.call("inv", node.args[0])
+
+
+def elementwise_spelling(name: str, attr: str) -> str | None:
+    entry = ELEMENTWISE.get(name)
+    return getattr(entry, attr) if entry is not None else None

@@ -1,0 +1,99 @@
+"""`matdiff grad` output in its three formats: text (people), LaTeX (notes), JSON (programs)."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from .latex import LatexPrinter
+from .report import (
+    derivation_steps,
+    differential_latex,
+    differential_text,
+    latex_steps,
+    shared_intermediates,
+    unicode_with_names,
+)
+from .text import to_text
+from .unicode import UnicodePrinter
+
+
+def grad_text(result, steps: bool = False) -> str:
+    p = UnicodePrinter()
+    lines = [f"f = {p.doc(result.f)}"]
+    lines.append("variables: " + ", ".join(
+        f"{name} {v.attr[1]}" + ("" if v.is_scalar else f" {_dims(v.shape)}")
+        for name, v in result.typed.variables.items()))
+    if steps:
+        lines.append("")
+        lines.append("derivation:")
+        for i, (rule, line) in enumerate(derivation_steps(result), 1):
+            lines.append(f"{i:3d}. {line}")
+            lines.append(f"       [{rule}]")
+        notes = _notes(result)
+        for note in notes:
+            lines.append(f"note: {note}")
+    grads = [result.gradients[n] for n in result.wrt]
+    named = shared_intermediates(grads, result.adjoints)
+    printed, where = unicode_with_names(grads, named)
+    lines.append("")
+    for name, g in zip(result.wrt, printed):
+        v = result.variable(name)
+        pv = p.var_name(name)
+        lines.append(differential_text(g, v, pv))
+        lines.append(f"∂f/∂{pv} = {g}")
+    if where:
+        lines.append("where")
+        lines.extend("  " + w for w in where)
+    if result.checked:
+        lines.append(f"(checked against central finite differences: max relative error "
+                     f"{result.max_error:.1e})")
+    return "\n".join(lines)
+
+
+def _dims(shape) -> str:
+    return "×".join(E.shape_dims(shape))
+
+
+def _notes(result) -> list[str]:
+    notes = []
+    for n in E.walk(result.f):
+        if n.op == "fn" and n.attr == "log" and n.args[0].op == "softmax":
+            notes.append("log(softmax(a)) = a − 1·logsumexp(a); the gradient of −yᵀlog(softmax(a))"
+                         " is (1ᵀy)·softmax(a) − y, which is softmax(a) − y when 1ᵀy = 1 "
+                         "(y a probability vector, e.g. one-hot)")
+            break
+    return notes
+
+
+def grad_latex(result, steps: bool = False) -> str:
+    if steps:
+        return latex_steps(result)
+    p = LatexPrinter()
+    lines = []
+    for name in result.wrt:
+        v = result.variable(name)
+        g = p.doc(result.gradients[name])
+        lines.append(differential_latex(g, v, p.var_name(name)))
+        lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} = {g}")
+    return "\n".join(lines)
+
+
+def grad_json(result) -> dict:
+    lp = LatexPrinter()
+    up = UnicodePrinter()
+    out = {
+        "expression": result.typed.source,
+        "variables": {name: {"kind": v.attr[1], "shape": E.shape_dims(v.shape)}
+                      for name, v in result.typed.variables.items()},
+        "gradients": {},
+        "checked": result.checked,
+    }
+    for name in result.wrt:
+        g = result.gradients[name]
+        v = result.variable(name)
+        out["gradients"][name] = {
+            "gradient": to_text(g),
+            "differential": differential_text(up.doc(g), v, up.var_name(name)),
+            "latex": lp.doc(g),
+            "shape": E.shape_dims(g.shape),
+        }
+    return out

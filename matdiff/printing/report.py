@@ -1,0 +1,198 @@
+"""What `matdiff parse` and `matdiff grad` show, as plain data and text (no Rich here):
+shared intermediates named in a `where` block, the trace form, the derivation steps."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .. import expr as E
+from .latex import LatexPrinter
+from .text import to_text
+from .unicode import UnicodePrinter
+
+_LEAVES = ("var", "const", "ones", "eye", "zero", "dvar")
+
+
+@dataclass
+class Named:
+    name: str
+    node: E.Node
+
+
+def _trivial(n: E.Node) -> bool:
+    if n.op in _LEAVES:
+        return True
+    if n.op in ("transpose", "inv") and n.args[0].op in _LEAVES:
+        return True
+    return n.op == "scale" and n.args[0].op == "const" and _trivial(n.args[1])
+
+
+def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | None = None,
+                         wrt_label: str = "f") -> list[Named]:
+    """Subexpressions a person would name: those used more than once, and the pre-activations
+    (products fed to an element-wise function) of a network. Named a₁, h₁, … by their role,
+    or ∂f/∂a₂ when the subexpression is the gradient with respect to a named intermediate."""
+    parents: dict[E.Node, int] = {}
+    order: list[E.Node] = []
+    seen: set[E.Node] = set()
+    for root in roots:
+        for n in E.postorder(root):
+            if n not in seen:
+                seen.add(n)
+                order.append(n)
+                for a in set(n.args):
+                    parents[a] = parents.get(a, 0) + 1
+    chosen: list[E.Node] = []
+    for n in order:
+        if _trivial(n) or n.op in ("transpose",) or n.is_scalar:
+            continue
+        pre_activation = n.op == "matmul" and any(
+            p.op in ("fn", "softmax") and p.args[0] is n for p in seen)
+        if parents.get(n, 0) >= 2 or pre_activation:
+            chosen.append(n)
+    if not chosen:
+        return []
+    has_layers = any(n.op == "matmul" for n in chosen)
+    if not has_layers:
+        return []
+    counters: dict[str, int] = {}
+    names: dict[E.Node, str] = {}
+    by_adjoint = {g: p for p, g in (adjoints or {}).items()}
+    out: list[Named] = []
+    for n in chosen:
+        primal = by_adjoint.get(n)
+        if primal is not None and primal in names:
+            name = f"∂{wrt_label}/∂{names[primal]}"
+        else:
+            letter = _letter(n)
+            counters[letter] = counters.get(letter, 0) + 1
+            name = f"{letter}{counters[letter]}"
+        names[n] = name
+        out.append(Named(name, n))
+    return out
+
+
+def _letter(n: E.Node) -> str:
+    if n.op == "matmul":
+        return "a"
+    if n.op == "fn":
+        return "h"
+    if n.op == "softmax":
+        return "s"
+    return "t"
+
+
+def unicode_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[str], list[str]]:
+    """The nodes and the where-block definitions, each printed with the names in force."""
+    mapping = {x.node: _pretty_name(x.name) for x in named}
+    lines = []
+    for i, x in enumerate(named):
+        # a definition may use the names defined before it, never its own
+        p = UnicodePrinter({k: v for k, v in mapping.items() if k is not x.node})
+        lines.append(f"{_pretty_name(x.name)} = {p.doc(x.node)}")
+    p = UnicodePrinter(mapping)
+    return [p.doc(n) for n in nodes], lines
+
+
+def _pretty_name(name: str) -> str:
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    return name.translate(sub)
+
+
+# ---------------------------------------------------------------- trace form
+
+
+def differential_text(g: str, var: E.Node, pretty_var: str) -> str:
+    """df = tr(Gᵀ dX), gᵀdx or g·dx, with G already printed."""
+    kind = var.kind
+    if kind == "scalar":
+        return f"df = ({g})·d{pretty_var}" if " " in g else f"df = {g}·d{pretty_var}"
+    wrapped = f"({g})" if not _is_atomic(g) else g
+    if kind == "vector":
+        return f"df = {wrapped}ᵀ d{pretty_var}"
+    return f"df = tr({wrapped}ᵀ d{pretty_var})"
+
+
+def _is_atomic(text: str) -> bool:
+    """A single name (x, W₂, ∂f/∂a₂) or one bracketed or called group: safe to transpose."""
+    if re.fullmatch(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉∂/]+", text):
+        return True
+    if not text.endswith(")"):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(text) - 1 and ch == ")":
+            return False
+    return re.fullmatch(r"[\wα-ωΑ-Ω]*\(.*\)", text, re.S) is not None
+
+
+def differential_latex(g: str, var: E.Node, var_tex: str) -> str:
+    d = rf"\mathrm{{d}}{var_tex}"
+    if var.kind == "scalar":
+        return rf"\mathrm{{d}}f = \left({g}\right) {d}"
+    if var.kind == "vector":
+        return rf"\mathrm{{d}}f = \left({g}\right)^{{\top}} {d}"
+    return rf"\mathrm{{d}}f = \operatorname{{tr}}\left(\left({g}\right)^{{\top}} {d}\right)"
+
+
+# ---------------------------------------------------------------- steps
+
+
+def pairing_text(g: E.Node, linear: E.Node, printer: UnicodePrinter) -> str:
+    gt = printer.doc(g)
+    lt = printer.doc(linear)
+    if g.is_scalar:
+        return lt if E.is_const(g, 1) else f"{_wrap(gt)}·{_wrap(lt)}"
+    if g.shape[1] is E.ONE:
+        return f"{_wrap(gt)}ᵀ{_wrap(lt)}"
+    return f"tr({_wrap(gt)}ᵀ{_wrap(lt)})"
+
+
+def _wrap(text: str) -> str:
+    return text if _is_atomic(text) else f"({text})"
+
+
+def derivation_steps(result) -> list[tuple[str, str]]:
+    """(rule, line) pairs: the differential rule by rule, then the trace tricks, then G."""
+    p = UnicodePrinter()
+    steps: list[tuple[str, str]] = []
+    steps.append(("the function", f"f = {p.doc(result.f)}"))
+    for label, node, d in result.diff_steps:
+        if E.is_zero(d):
+            continue
+        steps.append((label, f"d({p.doc(node)}) = {p.doc(d)}"))
+    steps.append(("put the differential in a trace (a scalar is its own trace)",
+                  f"df = {p.doc(result.df)}"))
+    for step in result.peel_steps:
+        after = " + ".join(pairing_text(g, lin, p) for lin, g in step.results)
+        steps.append((step.label, f"{pairing_text(step.g, step.linear, p)} = {after}"))
+    for name in result.wrt:
+        v = result.variable(name)
+        g = p.doc(result.unconstrained[name])
+        steps.append((f"read off the gradient: df = tr(Gᵀ d{name}) ⇒ ∂f/∂{name} = G",
+                      f"∂f/∂{name} = {g}"))
+        if v.attr[1] in ("symmetric", "spd"):
+            steps.append((f"{name} is {v.attr[1]}: take the symmetric part (G + Gᵀ)/2 "
+                          "(matdiff's convention; the Matrix Cookbook's 2G − diag(G) differs)",
+                          f"∂f/∂{name} = {p.doc(result.gradients[name])}"))
+    return steps
+
+
+def latex_steps(result) -> str:
+    """The derivation as an align* block a teacher can paste."""
+    p = LatexPrinter()
+    lines = [rf"f &= {p.doc(result.f)}"]
+    lines.append(rf"\mathrm{{d}}f &= {p.doc(result.df)}")
+    for name in result.wrt:
+        v = result.variable(name)
+        g = p.doc(result.gradients[name])
+        lines.append(differential_latex(g, v, p.var_name(name)).replace(" = ", " &= ", 1))
+        lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} &= {g}")
+    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+
+
+def plain_text(node: E.Node) -> str:
+    return to_text(node)

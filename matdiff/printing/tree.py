@@ -1,0 +1,70 @@
+"""`matdiff parse`: the typed tree, every node with its kind and shape (plain or Rich)."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from .unicode import UnicodePrinter
+
+_LABELS = {
+    "add": "sum", "scale": "scaling", "matmul": "matrix product", "transpose": "transpose",
+    "inv": "inverse", "matpow": "matrix power", "pow": "power", "hadamard": "element-wise product",
+    "hdiv": "element-wise division", "epow": "element-wise power", "tr": "trace",
+    "det": "determinant", "logdet": "log-determinant", "sum": "sum of entries",
+    "norm1": "1-norm", "norm2": "2-norm", "logsumexp": "log-sum-exp", "softmax": "softmax",
+    "diag_embed": "diagonal matrix", "diag_extract": "diagonal", "const": "number",
+    "ones": "all-ones", "eye": "identity", "zero": "zero",
+}
+
+
+def label(node: E.Node, printer: UnicodePrinter) -> str:
+    shape = E.shape_text(node.shape)
+    if node.op == "var":
+        return f"{node.attr[0]}  {node.attr[1]}, {shape}"
+    if node.op == "fn":
+        what = f"element-wise {node.attr}"
+    else:
+        what = _LABELS.get(node.op, node.op)
+    if node.op == "const":
+        what = f"number {printer.doc(node)}"
+    if node.op == "matpow":
+        what = f"matrix power {node.attr}"
+    text = printer.doc(node)
+    if len(text) > 60:
+        text = text[:57] + "…"
+    return f"{what}  {text}  : {shape}"
+
+
+def plain_tree(typed) -> str:
+    printer = UnicodePrinter()
+    lines: list[str] = []
+    stack = [(typed.root, "", True, True)]
+    while stack:
+        node, prefix, last, root = stack.pop()
+        branch = "" if root else ("└── " if last else "├── ")
+        lines.append(prefix + branch + label(node, printer))
+        child_prefix = prefix + ("" if root else ("    " if last else "│   "))
+        for i, a in reversed(list(enumerate(node.args))):
+            stack.append((a, child_prefix, i == len(node.args) - 1, False))
+    return "\n".join(lines)
+
+
+def rich_tree(typed):
+    from rich.tree import Tree
+
+    printer = UnicodePrinter()
+    top = Tree(label(typed.root, printer))
+    stack = [(typed.root, top)]
+    while stack:
+        node, branch = stack.pop()
+        for a in node.args:
+            child = branch.add(label(a, printer))
+            stack.append((a, child))
+    return top
+
+
+def variables_table(typed) -> str:
+    rows = [("variable", "kind", "shape")]
+    for name, v in typed.variables.items():
+        rows.append((name, v.attr[1], E.shape_text(v.shape)))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

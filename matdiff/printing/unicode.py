@@ -1,0 +1,94 @@
+"""Unicode math for people: Xᵀ, X⁻¹, ⊙, σ(·), ‖x‖, 1ᵀx, juxtaposed products."""
+
+from __future__ import annotations
+
+import re
+
+from .. import expr as E
+from ..ops import ELEMENTWISE
+from .base import ATOM, POSTFIX, PRODUCT, UNARY, Printer
+
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SIMPLE = re.compile(r"^[A-Za-zα-ωΑ-Ω][₀-₉]*[ᵀ⁻¹]*$|^\(.*\)[ᵀ⁻¹]*$")
+
+
+class UnicodePrinter(Printer):
+    times = ""
+    minus = "−"
+    minus_sep = " − "
+    hadamard_sep = " ⊙ "
+    hdiv_sep = " ⊘ "
+    epow_sep = "^∘"
+    transpose_mark = "ᵀ"
+
+    def var_name(self, name: str) -> str:
+        m = re.fullmatch(r"([A-Za-zα-ωΑ-Ω]+)_?(\d+)", name)
+        return m.group(1) + m.group(2).translate(_SUB) if m else name
+
+    def join_product(self, parts):
+        out = parts[0]
+        for left, right in zip(parts, parts[1:]):
+            tight = _SIMPLE.match(left) and _SIMPLE.match(right)
+            out += ("" if tight else " ") + right
+        return out
+
+    def scale_text(self, coef, x):
+        c = self.at(coef, PRODUCT)
+        if coef.op in ("sum", "matmul"):  # (1ᵀy)·s, (xᵀAx)·B
+            c = self.paren(c)
+        body = self.scaled(x)
+        if coef.op == "const":
+            return c + body if not body[:1].isdigit() else f"{c}·{body}"
+        return f"{c}·{body}"
+
+    def power_text(self, base, expo):
+        if base[-1:] in "ᵀ¹":
+            base = self.paren(base)
+        if expo.op == "const" and expo.attr.denominator == 1:
+            return base + str(expo.attr.numerator).translate(_SUP)
+        return f"{base}^{self.at(expo, POSTFIX)}"
+
+    def p_transpose(self, node):
+        inner = node.args[0]
+        if inner.op == "inv":
+            return f"{self.at(inner.args[0], POSTFIX)}⁻ᵀ", POSTFIX
+        return super().p_transpose(node)
+
+    def p_inv(self, node):
+        return f"{self.at(node.args[0], POSTFIX)}⁻¹", POSTFIX
+
+    def p_fn(self, node):
+        entry = ELEMENTWISE[node.attr]
+        if node.attr == "abs":
+            return f"|{self.doc(node.args[0])}|", ATOM
+        return self.call(entry.unicode or entry.name, node.args[0])
+
+    def p_norm2(self, node):
+        x = node.args[0]
+        return f"‖{self.doc(x)}‖" + ("_F" if x.kind == "matrix" else ""), ATOM
+
+    def p_norm1(self, node):
+        return f"‖{self.doc(node.args[0])}‖₁", ATOM
+
+    def p_sum(self, node):
+        x = node.args[0]
+        if x.kind == "vector":
+            return f"1ᵀ{self.at(x, POSTFIX)}", PRODUCT
+        return self.call("sum", x)
+
+    def p_logdet(self, node):
+        return f"log det({self.doc(node.args[0])})", ATOM
+
+    def p_zero(self, node):
+        return "0", ATOM
+
+    def p_ones(self, node):
+        return ("1ᵀ" if node.kind == "row vector" else "1"), ATOM
+
+    def p_eye(self, node):
+        return "I", ATOM
+
+
+def to_unicode(node: E.Node, names=None) -> str:
+    return UnicodePrinter(names).doc(node)

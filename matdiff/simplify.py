@@ -1,0 +1,217 @@
+"""Cosmetic algebra that brings results to textbook form. Never needed for correctness: every
+rewrite is an identity, and the numerical self-check runs on the simplified result.
+
+One bottom-up pass (memoised per node, so shared subexpressions are simplified once):
+- scalar coefficients become monomials: 2·‖r‖·‖r‖⁻¹ → 2, det(X)/det(X) → 1;
+- transposes are pushed through products: (AXB)ᵀ → BᵀXᵀAᵀ, so (AᵀBᵀ)ᵀ reads BA;
+- like terms are collected: AᵀBᵀ + AᵀBᵀ → 2AᵀBᵀ; scalars folded;
+- a factor common to every term of a sum is pulled out: Ax + Aᵀx → (A + Aᵀ)x;
+- positive terms are written first."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from . import expr as E
+
+Monomial = tuple[Fraction, tuple[tuple[E.Node, Fraction], ...]]
+
+
+def simplify(node: E.Node, cache: dict | None = None) -> E.Node:
+    done: dict[E.Node, E.Node] = cache if cache is not None else {}
+    for n in E.postorder(node):
+        if n in done:
+            continue
+        rebuilt = E.rebuild(n, (done[a] for a in n.args)) if n.args else n
+        rule = RULES.get(rebuilt.op)
+        out = rule(rebuilt) if rule is not None else rebuilt
+        done[n] = out
+        done.setdefault(rebuilt, out)
+    return done[node]
+
+
+# ---------------------------------------------------------------- scalar coefficients
+
+
+def split(node: E.Node) -> tuple[Fraction, dict[E.Node, Fraction], E.Node]:
+    """node = number · Π atomᵉ · body, with body non-scalar (or 1 for a scalar node)."""
+    number = Fraction(1)
+    atoms: dict[E.Node, Fraction] = {}
+    body = E.const(1)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.op == "scale":
+            stack.extend(reversed(n.args))  # left to right, so factors keep their order
+        elif not n.is_scalar:
+            body = n
+        elif n.op == "const":
+            number *= n.attr
+        elif n.op == "pow" and n.args[1].op == "const":
+            atoms[n.args[0]] = atoms.get(n.args[0], Fraction(0)) + n.args[1].attr
+        else:
+            atoms[n] = atoms.get(n, Fraction(0)) + 1
+    return number, {a: e for a, e in atoms.items() if e != 0}, body
+
+
+def _atom_order(item):
+    atom, exponent = item
+    # variables first (by name), then other factors; divisors last
+    return (exponent < 0, atom.op != "var", atom.attr[0] if atom.op == "var" else "")
+
+
+def coefficient(number: Fraction, atoms: dict[E.Node, Fraction]) -> E.Node:
+    factors = [E.power(a, E.const(e)) for a, e in sorted(atoms.items(), key=_atom_order)
+               if e > 0]
+    divisors = [E.power(a, E.const(-e)) for a, e in sorted(atoms.items(), key=_atom_order)
+                if e < 0]
+    coef = E.const(number)
+    for f in factors:
+        coef = E.scale(coef, f) if not E.is_const(coef, 1) else f
+    for d in divisors:
+        coef = E.scale(coef, E.power(d, E.const(-1))) if not E.is_const(coef, 1) else \
+            E.power(d, E.const(-1))
+    return coef
+
+
+def _logistic_atoms(atoms: dict[E.Node, Fraction]) -> dict[E.Node, Fraction]:
+    """exp(z)·(exp(z) + 1)⁻¹ → σ(z) (scalar case)."""
+    for a, e in list(atoms.items()):
+        z = _logistic_argument(a)
+        if z is not None and e == -1 and atoms.get(E.fn("exp", z)) == 1:
+            atoms = dict(atoms)
+            del atoms[a], atoms[E.fn("exp", z)]
+            atoms[E.fn("sigmoid", z)] = atoms.get(E.fn("sigmoid", z), Fraction(0)) + 1
+            return atoms
+    return atoms
+
+
+def _logistic_argument(denominator: E.Node) -> E.Node | None:
+    """z when denominator is exp(z) + 1 (in either order), else None."""
+    if denominator.op != "add" or len(denominator.args) != 2:
+        return None
+    a, b = denominator.args
+    if b.op == "exp" or (b.op == "fn" and b.attr == "exp"):
+        a, b = b, a
+    if a.op == "fn" and a.attr == "exp" and b.op in ("ones", "const") and \
+            (b.op == "ones" or b.attr == 1):
+        return a.args[0]
+    return None
+
+
+def _hadamard(node: E.Node) -> E.Node:
+    """exp(z) ⊙ (1 ⊘ (exp(z) + 1)) → σ(z): the logistic function, as the notes write it."""
+    factors = list(node.args)
+    for i, f in enumerate(factors):
+        if f.op == "hdiv" and f.args[0].op == "ones":
+            z = _logistic_argument(f.args[1])
+            if z is not None and E.fn("exp", z) in factors:
+                rest = [g for j, g in enumerate(factors) if j != i and g is not E.fn("exp", z)]
+                return E.hadamard(*rest, E.fn("sigmoid", z))
+    return node
+
+
+def assemble(number: Fraction, atoms: dict[E.Node, Fraction], body: E.Node) -> E.Node:
+    atoms = _logistic_atoms(atoms)
+    if number == 0:
+        return E.zero(body.shape)
+    coef = coefficient(number, atoms)
+    if body.is_scalar:
+        return coef
+    return E.scale(coef, body) if not E.is_const(coef, 1) else body
+
+
+def _scale(node: E.Node) -> E.Node:
+    return assemble(*split(node))
+
+
+def _pow(node: E.Node) -> E.Node:
+    base, expo = node.args
+    if expo.op == "const" and base.op in ("scale",):
+        number, atoms, _ = split(base)
+        e = expo.attr
+        if e.denominator == 1:
+            return assemble(number ** int(e), {a: x * e for a, x in atoms.items()}, E.const(1))
+    return node
+
+
+# ---------------------------------------------------------------- transposes
+
+
+def _transpose(node: E.Node) -> E.Node:
+    x = node.args[0]
+    if x.op == "matmul":
+        return E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)])
+    if x.op == "add":
+        return simplify(E.add(*[E.transpose(t) for t in x.args]))
+    return node
+
+
+# ---------------------------------------------------------------- sums
+
+
+def _add(node: E.Node) -> E.Node:
+    terms: dict[tuple, list] = {}
+    for term in _expanded_terms(node):
+        number, atoms, body = split(term)
+        key = (frozenset(atoms.items()), body)
+        if key in terms:
+            terms[key][0] += number
+        else:
+            terms[key] = [number, atoms, body]
+    parts = [assemble(number, atoms, body) for number, atoms, body in terms.values()
+             if number != 0]
+    if not parts:
+        return E.zero(node.shape)
+    parts.sort(key=lambda t: split(t)[0] < 0)  # positive terms first (stable)
+    total = E.add(*parts)
+    return _factor(total) if total.op == "add" else total
+
+
+def _expanded_terms(node: E.Node):
+    """The terms of a sum, with scaled sums inside it multiplied out: a + c(b + d) → a, cb, cd."""
+    for term in node.args:
+        number, atoms, body = split(term)
+        if body.op == "add":
+            for inner in body.args:
+                yield E.scale(coefficient(number, atoms), inner)
+        else:
+            yield term
+
+
+def _common_number(node: E.Node) -> E.Node:
+    """½A + ½B → ½(A + B) when every term has the same numeric factor."""
+    numbers = {abs(split(t)[0]) for t in node.args}
+    if len(numbers) != 1:
+        return node
+    (k,) = numbers
+    if k == 1:
+        return node
+    inv_k = E.const(1 / k)
+    return E.scale(E.const(k), E.add(*[simplify(E.scale(inv_k, t)) for t in node.args]))
+
+
+def _factor(node: E.Node) -> E.Node:
+    """Pull out a matrix factor shared by every term (only when each term keeps a factor)."""
+    split_terms = [split(t) for t in node.args]
+    bodies = [b for _, _, b in split_terms]
+    if any(b.op != "matmul" for b in bodies):
+        return node
+    for side in (-1, 0):
+        common = bodies[0].args[side]
+        if all(b.args[side] is common for b in bodies):
+            rests = [assemble(num, atoms, E.matmul(*(b.args[:-1] if side == -1 else b.args[1:])))
+                     for (num, atoms, _), b in zip(split_terms, bodies)]
+            inner = simplify(E.add(*rests))
+            inner = _common_number(inner) if inner.op == "add" else inner
+            return E.matmul(inner, common) if side == -1 else E.matmul(common, inner)
+    return node
+
+
+RULES = {
+    "hadamard": _hadamard,
+    "scale": _scale,
+    "pow": _pow,
+    "transpose": _transpose,
+    "add": _add,
+}

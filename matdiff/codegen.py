@@ -306,7 +306,7 @@ def verify_module(derivation, source: str, seed: int = 7) -> VerifyReport:
     mod = load_module(source)
     variables = derivation.typed.variables
     rng = np.random.default_rng(seed)
-    sizes = dim_sizes(variables)
+    sizes = dim_sizes(variables, derivation.f, *derivation.gradients.values())
     env = find_data(derivation.f, derivation.gradients, variables, sizes, rng)
     if env is None:
         return VerifyReport(False, "verify: found no point where f and its gradients are finite",

@@ -131,7 +131,7 @@ def _samples(result, claim_typed, wrt, count: int = 3, adjust=None):
     out = []
     for seed in range(count):
         rng = np.random.default_rng(1000 + seed)
-        sizes = dim_sizes(variables)
+        sizes = dim_sizes(variables, result.f, *result.gradients.values())
         # dimensions of the claim's own typing: map by variable shapes
         env = find_data(result.f, result.gradients, variables, sizes, rng)
         if env is None:

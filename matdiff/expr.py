@@ -341,11 +341,10 @@ def hadamard(*factors: Node) -> Node:
     coefs: list[Node] = []
     flat: list[Node] = []
     for f in factors:
-        parts = f.args if f.op == "hadamard" else (f,)
-        for p in parts:
-            if p.op == "scale" and not p.is_scalar:
-                coefs.append(p.args[0])
-                p = p.args[1]
+        while f.op == "scale" and not f.is_scalar:
+            coefs.append(f.args[0])
+            f = f.args[1]
+        for p in (f.args if f.op == "hadamard" else (f,)):
             if p.is_scalar:
                 coefs.append(p)
             elif p.op == "ones":

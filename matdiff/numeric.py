@@ -28,6 +28,13 @@ def _fn_table():
 _FN = _fn_table()
 
 
+def _inv(x):
+    try:
+        return np.linalg.inv(x)
+    except np.linalg.LinAlgError:  # singular here: no value (the caller tries other data)
+        return np.full(x.shape, np.nan)
+
+
 def _logdet(x):
     sign, value = np.linalg.slogdet(x)
     return value if sign > 0 else np.nan
@@ -49,7 +56,7 @@ EVAL = {
     "scale": lambda n, a, s: a[0] * a[1],
     "matmul": lambda n, a, s: np.linalg.multi_dot(a) if len(a) > 2 else a[0] @ a[1],
     "transpose": lambda n, a, s: a[0].T,
-    "inv": lambda n, a, s: np.linalg.inv(a[0]),
+    "inv": lambda n, a, s: _inv(a[0]),
     "matpow": lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
     "pow": lambda n, a, s: np.power(a[0], a[1]),
     "hadamard": lambda n, a, s: np.prod(np.stack(a), axis=0),
@@ -101,11 +108,13 @@ def evaluate(node: E.Node, env: Env, sizes: dict[E.Dim, int], cache: dict | None
 SIZES = (3, 4, 2, 5, 6, 7, 3, 4, 2, 5)
 
 
-def dim_sizes(variables: dict[str, E.Node], extra: E.Node | None = None) -> dict[E.Dim, int]:
+def dim_sizes(variables: dict[str, E.Node], *extra: E.Node) -> dict[E.Dim, int]:
+    """A size for every dimension of the variables (and of the nodes in `extra`, for
+    dimensions that only a constant such as vector(1) or eye carries)."""
     dims: list[E.Dim] = []
     nodes = list(variables.values())
-    if extra is not None:
-        nodes += [n for n in E.walk(extra)]
+    for root in extra:
+        nodes += [n for n in E.walk(root)]
     for v in nodes:
         for d in v.shape:
             if d is not E.ONE and d not in dims:
@@ -188,7 +197,7 @@ def check_gradients(f_node: E.Node, grads: dict[str, E.Node], variables: dict[st
                     seed: int = 0, directions: int = 2, tol: float = 1e-5) -> list[GradCheck]:
     """Compare tr(Gᵀ V) with central differences of f along random directions V."""
     rng = np.random.default_rng(seed)
-    sizes = dim_sizes(variables)
+    sizes = dim_sizes(variables, f_node, *grads.values())
     env = find_data(f_node, grads, variables, sizes, rng)
     if env is None:
         return [GradCheck(name, float("nan"), False) for name in grads]

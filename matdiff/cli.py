@@ -130,9 +130,9 @@ def cmd_parse(args, out) -> int:
 
     typed = typecheck(_read_expr(args.expr), _declarations(args.let))
     if _use_rich(args):
-        from .printing.tree import rich_tree
-
         from rich.console import Console
+
+        from .printing.tree import rich_tree
 
         Console().print(rich_tree(typed))
     else:

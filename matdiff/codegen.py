@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from . import expr as E
+from .errors import DerivationError
 from .ops import ELEMENTWISE
 from .printing.report import shared_intermediates
 from .printing.text import to_text
@@ -47,6 +48,14 @@ def _logdet(x):
 def _numpy_template(name: str) -> str:
     template = ELEMENTWISE[name].numpy
     return template.replace("sp.expit(", "_sigmoid(")
+
+
+def function_name(prefix: str, name: str) -> str:
+    """grad_NAME as SPEC §2 says (grad_lambda is fine even though lambda is a keyword)."""
+    candidate = prefix + name
+    if candidate.isidentifier() and unicodedata.normalize("NFKC", candidate) == candidate:
+        return candidate
+    return prefix + python_name(name, set())
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -135,8 +144,8 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
 class _Emitter:
     def __init__(self, derivation):
         self.d = derivation
-        self.taken: set[str] = {"np", "vars", "f", "f_and_grad"} | {f"grad_{w}" for w in
-                                                                     derivation.wrt}
+        self.taken: set[str] = {"np", "vars", "f", "f_and_grad"} | {
+            function_name("grad_", w) for w in derivation.wrt}
         self.var_py = {name: python_name(name, self.taken)
                        for name in derivation.typed.variables}
         self.dims: dict[E.Dim, str] = {}
@@ -144,6 +153,13 @@ class _Emitter:
             for axis, d in enumerate(v.shape):
                 if d is not E.ONE and d not in self.dims:
                     self.dims[d] = f"{self.var_py[name]}.shape[{axis}]"
+        roots = [derivation.f] + [derivation.gradients[w] for w in derivation.wrt]
+        free = {d for r in roots for n in E.walk(r) for d in n.shape
+                if d is not E.ONE and d not in self.dims}
+        if free:
+            raise DerivationError(
+                f"the size {', '.join(sorted(d.name for d in free))} is fixed by no variable "
+                "(only by a constant such as vector(…) or eye), so generated code cannot know it")
         grads = [derivation.gradients[w] for w in derivation.wrt]
         self.labels = {x.node: x.name for x in shared_intermediates([derivation.f] + grads)}
 
@@ -207,6 +223,10 @@ def _out(node: E.Node, expr: str) -> str:
     return expr
 
 
+def _ndim(v: E.Node) -> int:
+    return {"scalar": 0, "vector": 1}.get(v.kind, 2)
+
+
 def numpy_module(derivation) -> str:
     em = _Emitter(derivation)
     d = derivation
@@ -225,9 +245,8 @@ def numpy_module(derivation) -> str:
         "",
         "import numpy as np",
         "",
-        "_VARIABLES = {" + ", ".join(
-            f"{n!r}: ({v.attr[1]!r}, {len([x for x in v.shape if x is not E.ONE]) if v.kind != 'row vector' else 2})"
-            for n, v in d.typed.variables.items()) + "}",
+        "_VARIABLES = {" + ", ".join(f"{n!r}: ({v.attr[1]!r}, {_ndim(v)})"
+                                     for n, v in d.typed.variables.items()) + "}",
         "",
         HELPERS.strip("\n"),
         "",
@@ -248,7 +267,7 @@ def numpy_module(derivation) -> str:
 
     lines += function("f", f"f = {f_text}", [d.f], "{0}")
     for w in d.wrt:
-        lines += function(f"grad_{python_name(w, set())}",
+        lines += function(function_name("grad_", w),
                           f"∂f/∂{w} = {to_text(d.gradients[w])}", [d.gradients[w]], "{0}")
     grads = [d.gradients[w] for w in d.wrt]
     pairs = ", ".join(f"{w!r}: {{{i + 1}}}" for i, w in enumerate(d.wrt))
@@ -319,9 +338,10 @@ def verify_module(derivation, source: str, seed: int = 7) -> VerifyReport:
     worst = max(worst, abs(value2 - value) / max(1.0, abs(value)))
     lines = [f"f: emitted {value:.10g}, reference {reference:.10g}"]
     for w in derivation.wrt:
-        g = from_public(getattr(mod, f"grad_{python_name(w, set())}")(**args), variables[w].shape)
+        g = from_public(getattr(mod, function_name("grad_", w))(**args), variables[w].shape)
         g2 = from_public(grads[w], variables[w].shape)
         worst_w = float(np.max(np.abs(g - g2))) / max(1.0, float(np.max(np.abs(g))))
+        floor = 1e-5 * (1.0 + abs(value))  # f and its gradient may be ~0 (e.g. sum of softmax)
         kind = variables[w].attr[1]
         for _ in range(3):
             v = random_direction(kind, env[w].shape, rng)
@@ -331,7 +351,7 @@ def verify_module(derivation, source: str, seed: int = 7) -> VerifyReport:
             minus[w] = to_public(env[w] - eps * v, variables[w].shape)
             fd = (mod.f(**plus) - mod.f(**minus)) / (2 * eps)
             an = float(np.sum(g * v))
-            worst_w = max(worst_w, abs(fd - an) / max(abs(fd), abs(an), 1e-8))
+            worst_w = max(worst_w, abs(fd - an) / max(abs(fd), abs(an), floor))
         lines.append(f"grad_{w}: max relative error vs finite differences {worst_w:.1e}")
         worst = max(worst, worst_w)
     ok = worst < 1e-5

@@ -169,27 +169,35 @@ def _close(a, b, tol=1e-7) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(a).max()))
 
 
-def _diagnosis(samples, result, wrt, claim_typed) -> str:
-    g0, c0 = samples[0]
-    if all(_close(c.T, g) for g, c in samples):
+def _relation(samples, wrt: str) -> str | None:
+    """How the claim relates to the true gradient on these samples, if simply."""
+    if all(_close(c, g) for g, c in samples):
+        return "equal"
+    if all(c.shape == g.shape[::-1] and _close(c.T, g) for g, c in samples):
         return "off by a transpose: the claim is the transpose of ∂f/∂" + wrt
     if all(_close(-c, g) for g, c in samples):
         return "sign error: the claim is −∂f/∂" + wrt
     ratios = []
     for g, c in samples:
-        mask = np.abs(g) > 1e-9
+        mask = np.abs(g) > 1e-9 * max(1.0, np.abs(g).max())
         if not mask.any():
-            break
-        ratios.append(np.median(c[mask] / g[mask]))
-    if len(ratios) == len(samples) and all(abs(r - ratios[0]) < 1e-7 * max(1, abs(ratios[0]))
-                                           for r in ratios) and \
-            all(_close(c, ratios[0] * g) for g, c in samples):
-        k = ratios[0]
+            return None
+        ratios.append(float(np.median(c[mask] / g[mask])))
+    k = ratios[0]
+    if all(_close(c, k * g) for g, c in samples) and abs(k) > 1e-12:
         if abs(k - 0.5) < 1e-9:
             return "missing factor 2: the claim is half of ∂f/∂" + wrt
         if abs(k - 2) < 1e-9:
             return "extra factor 2: the claim is twice ∂f/∂" + wrt
         return f"off by a constant factor: the claim is {k:.6g} × ∂f/∂{wrt}"
+    return None
+
+
+def _diagnosis(samples, result, wrt, claim_typed) -> str:
+    g0, c0 = samples[0]
+    simple = _relation(samples, wrt)
+    if simple is not None:
+        return simple
     v = result.typed.variables[wrt]
     if v.kind == "matrix" and g0.shape[0] == g0.shape[1] and \
             all(_close((c + c.T) / 2, (g + g.T) / 2) for g, c in samples):
@@ -199,16 +207,19 @@ def _diagnosis(samples, result, wrt, claim_typed) -> str:
     for name, x in others.items():
         if x.kind == "matrix" and x.shape[0] is x.shape[1]:
             def symmetrize(env, name=name):
-                return {**env, name: (env[name] + env[name].T) / 2 + 0.0}
+                return {**env, name: (env[name] + env[name].T) / 2}
             sym = _samples(result, claim_typed, wrt, adjust=symmetrize)
-            if sym and all(_close(c, g) for g, c in sym):
-                return f"right only when {name} is symmetric (∂f/∂{wrt} uses {name} and {name}ᵀ)"
+            relation = _relation(sym, wrt) if sym else None
+            if relation is not None:
+                tail = "" if relation == "equal" else f"; even then it is {relation}"
+                return f"right only when {name} is symmetric (∂f/∂{wrt} uses {name} and " \
+                       f"{name}ᵀ){tail}"
     for name, x in others.items():
         if x.kind == "vector":
             def normalise(env, name=name):
                 return {**env, name: np.abs(env[name]) / np.sum(np.abs(env[name]))}
             prob = _samples(result, claim_typed, wrt, adjust=normalise)
-            if prob and all(_close(c, g) for g, c in prob):
+            if prob and _relation(prob, wrt) == "equal":
                 return (f"right only when 1ᵀ{name} = 1 ({name} a probability vector, e.g. "
                         "one-hot); in general a factor 1ᵀ" + name + " is missing")
     diff = E.sub(claim_typed.root, result.gradients[wrt]) if claim_typed.root.shape == \

@@ -6,8 +6,8 @@ not depend on any variable of interest give zero, which the builders drop on sig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import expr as E
 from .ops import ELEMENTWISE, derivative

@@ -9,8 +9,8 @@ stage relies on (flattening, zeros and ones, identities, double transposes, X·X
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Iterable
 
 # ---------------------------------------------------------------- dimensions and shapes
 

@@ -50,7 +50,7 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
         raise DerivationError(
             f"a gradient needs a scalar expression, but this one is {E.shape_text(f.shape)}",
             (0, len(typed.source)), typed.source,
-            hint="matdiff jacobian handles vector-valued expressions")
+            hint="a gradient is defined for scalar functions: reduce with sum(…), tr(…) or a norm")
     for name in wrt:
         if name not in typed.variables:
             raise DerivationError(_unknown_variable(name, typed), None, typed.source)
@@ -111,7 +111,8 @@ def self_check(result: Derivation, seed: int = 12345) -> None:
 def _unknown_variable(name: str, typed: Typed) -> str:
     names = list(typed.variables)
     msg = f"'{name}' is not a variable of the expression"
-    close = difflib.get_close_matches(name, names, n=1)
+    close = [n for n in names if n.lower() == name.lower()] or \
+        difflib.get_close_matches(name, names, n=1)
     if close:
         return msg + f"; did you mean '{close[0]}'?"
     return msg + (f" (its variables: {', '.join(names)})" if names else " (it has none)")

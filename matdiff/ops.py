@@ -7,9 +7,9 @@ gradient parses back with the same value."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 from . import expr as E
 

@@ -134,7 +134,8 @@ class _Builder:
     def _power(self, op, c):
         base, exponent = close(c[0]), close(c[1])
         span = _join(base.span, exponent.span)
-        return Power(span, _checked_depth(max(base.depth, exponent.depth) + 1, span), op, base, exponent)
+        depth = _checked_depth(max(base.depth, exponent.depth) + 1, span)
+        return Power(span, depth, op, base, exponent)
 
     def transpose(self, c):
         return self._postfix("transpose", c)

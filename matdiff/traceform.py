@@ -8,8 +8,8 @@ subexpression is peeled once, with the sum of its G's (reverse mode)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from . import expr as E
 from .errors import InternalError

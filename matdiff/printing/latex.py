@@ -8,7 +8,7 @@ from fractions import Fraction
 from .. import expr as E
 from ..ops import ELEMENTWISE
 from ..shapes import GREEK_NAMES
-from .base import ATOM, POSTFIX, PRODUCT, UNARY, Printer
+from .base import ATOM, POSTFIX, PRODUCT, Printer
 
 _GREEK_CHARS = dict(zip("αβγδεζηθικλμνξοπρςστυφχψω",
                         ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",

@@ -87,7 +87,7 @@ def unicode_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[st
     """The nodes and the where-block definitions, each printed with the names in force."""
     mapping = {x.node: _pretty_name(x.name) for x in named}
     lines = []
-    for i, x in enumerate(named):
+    for x in named:
         # a definition may use the names defined before it, never its own
         p = UnicodePrinter({k: v for k, v in mapping.items() if k is not x.node})
         lines.append(f"{_pretty_name(x.name)} = {p.doc(x.node)}")

@@ -6,7 +6,7 @@ import re
 
 from .. import expr as E
 from ..ops import ELEMENTWISE
-from .base import ATOM, POSTFIX, PRODUCT, UNARY, Printer
+from .base import ATOM, POSTFIX, PRODUCT, Printer
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")

@@ -526,11 +526,14 @@ def walk(x: Node):
         stack.extend(reversed(n.args))
 
 
-def postorder(x: Node, right_first: bool = False) -> list[Node]:
+def postorder(x: Node, right_first: bool = False, known=()) -> list[Node]:
     """Children before parents, each shared node once (no recursion). With right_first the
-    last child is visited first, so the reversed list meets first children first."""
+    last child is visited first, so the reversed list meets first children first. Nodes in
+    `known` (and everything below them) are left out: callers that memoise pass their memo."""
     out: list[Node] = []
     seen: set[int] = set()
+    if x in known:
+        return out
     stack: list[tuple[Node, bool]] = [(x, False)]
     while stack:
         n, expanded = stack.pop()
@@ -542,7 +545,7 @@ def postorder(x: Node, right_first: bool = False) -> list[Node]:
         seen.add(id(n))
         stack.append((n, True))
         for a in (n.args if right_first else reversed(n.args)):
-            if id(a) not in seen:
+            if id(a) not in seen and a not in known:
                 stack.append((a, False))
     return out
 

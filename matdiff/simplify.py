@@ -17,9 +17,21 @@ from . import expr as E
 Monomial = tuple[Fraction, tuple[tuple[E.Node, Fraction], ...]]
 
 
+_active: list[dict] = []  # the memo of the simplify call in progress, shared by nested calls
+
+
 def simplify(node: E.Node, cache: dict | None = None) -> E.Node:
-    done: dict[E.Node, E.Node] = cache if cache is not None else {}
-    for n in E.postorder(node):
+    if cache is None:
+        cache = _active[-1] if _active else {}
+    _active.append(cache)
+    try:
+        return _run(node, cache)
+    finally:
+        _active.pop()
+
+
+def _run(node: E.Node, done: dict[E.Node, E.Node]) -> E.Node:
+    for n in E.postorder(node, known=done):
         if n in done:
             continue
         rebuilt = E.rebuild(n, (done[a] for a in n.args)) if n.args else n

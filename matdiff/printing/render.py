@@ -8,6 +8,7 @@ from .report import (
     derivation_steps,
     differential_latex,
     differential_text,
+    is_atomic,
     latex_steps,
     shared_intermediates,
     unicode_with_names,
@@ -35,10 +36,11 @@ def grad_text(result, steps: bool = False) -> str:
     named = shared_intermediates(grads, result.adjoints)
     printed, where = unicode_with_names(grads, named)
     lines.append("")
-    for name, g in zip(result.wrt, printed):
+    names = {x.node for x in named}
+    for name, g, node in zip(result.wrt, printed, grads):
         v = result.variable(name)
         pv = p.var_name(name)
-        lines.append(differential_text(g, v, pv))
+        lines.append(differential_text(g, v, pv, is_atomic(node, names)))
         lines.append(f"∂f/∂{pv} = {g}")
     if where:
         lines.append("where")
@@ -92,7 +94,7 @@ def grad_json(result) -> dict:
         v = result.variable(name)
         out["gradients"][name] = {
             "gradient": to_text(g),
-            "differential": differential_text(up.doc(g), v, up.var_name(name)),
+            "differential": differential_text(up.doc(g), v, up.var_name(name), is_atomic(g)),
             "latex": lp.doc(g),
             "shape": E.shape_dims(g.shape),
         }

@@ -3,10 +3,10 @@ shared intermediates named in a `where` block, the trace form, the derivation st
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .. import expr as E
+from ..simplify import simplify
 from .latex import LatexPrinter
 from .text import to_text
 from .unicode import UnicodePrinter
@@ -43,12 +43,12 @@ def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | N
                 order.append(n)
                 for a in set(n.args):
                     parents[a] = parents.get(a, 0) + 1
+    activated = {p.args[0] for p in order if p.op in ("fn", "softmax")}
     chosen: list[E.Node] = []
     for n in order:
         if _trivial(n) or n.op in ("transpose",) or n.is_scalar:
             continue
-        pre_activation = n.op == "matmul" and any(
-            p.op in ("fn", "softmax") and p.args[0] is n for p in seen)
+        pre_activation = n.op == "matmul" and n in activated
         if parents.get(n, 0) >= 2 or pre_activation:
             chosen.append(n)
     if not chosen:
@@ -103,30 +103,34 @@ def _pretty_name(name: str) -> str:
 # ---------------------------------------------------------------- trace form
 
 
-def differential_text(g: str, var: E.Node, pretty_var: str) -> str:
+_ATOMIC_OPS = ("var", "fn", "tr", "det", "logdet", "sum", "softmax", "logsumexp", "diag_embed",
+               "diag_extract", "norm1", "norm2", "ones", "eye", "zero", "const", "dvar")
+
+
+def is_atomic(node: E.Node, names=None) -> bool:
+    """Printed as one unit (a name, a call): can take a ᵀ or a factor without brackets."""
+    return node.op in _ATOMIC_OPS or (names is not None and node in names)
+
+
+def differential_text(g: str, var: E.Node, pretty_var: str, atomic: bool) -> str:
     """df = tr(Gᵀ dX), gᵀdx or g·dx, with G already printed."""
     kind = var.kind
     if kind == "scalar":
-        return f"df = ({g})·d{pretty_var}" if " " in g else f"df = {g}·d{pretty_var}"
-    wrapped = f"({g})" if not _is_atomic(g) else g
+        return f"df = {g}·d{pretty_var}" if atomic else f"df = ({g})·d{pretty_var}"
+    wrapped = g if atomic else f"({g})"
     if kind == "vector":
         return f"df = {wrapped}ᵀ d{pretty_var}"
     return f"df = tr({wrapped}ᵀ d{pretty_var})"
 
 
-def _is_atomic(text: str) -> bool:
-    """A single name (x, W₂, ∂f/∂a₂) or one bracketed or called group: safe to transpose."""
-    if re.fullmatch(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉∂/]+", text):
-        return True
-    if not text.endswith(")"):
-        return False
+def _has_top_level_sum(text: str) -> bool:
     depth = 0
     for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(text) - 1 and ch == ")":
-            return False
-    return re.fullmatch(r"[\wα-ωΑ-Ω]*\(.*\)", text, re.S) is not None
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0 and ch in "+−" and i > 0 and text[i - 1] == " ":
+            return True
+    return False
 
 
 def differential_latex(g: str, var: E.Node, var_tex: str) -> str:
@@ -142,17 +146,20 @@ def differential_latex(g: str, var: E.Node, var_tex: str) -> str:
 
 
 def pairing_text(g: E.Node, linear: E.Node, printer: UnicodePrinter) -> str:
-    gt = printer.doc(g)
+    """⟨G, L⟩ as a person writes it: tr(Gᵀ L), gᵀl, g·l, or just tr(L) when G = I."""
+    g = simplify(g)
     lt = printer.doc(linear)
+    lw = f"({lt})" if _has_top_level_sum(lt) else lt
+    gt = printer.doc(g)
+    if not is_atomic(g):
+        gt = f"({gt})"
     if g.is_scalar:
-        return lt if E.is_const(g, 1) else f"{_wrap(gt)}·{_wrap(lt)}"
+        return lt if E.is_const(g, 1) else f"{gt}·{lw}"
+    if g.op == "eye":
+        return f"tr({lt})"
     if g.shape[1] is E.ONE:
-        return f"{_wrap(gt)}ᵀ{_wrap(lt)}"
-    return f"tr({_wrap(gt)}ᵀ{_wrap(lt)})"
-
-
-def _wrap(text: str) -> str:
-    return text if _is_atomic(text) else f"({text})"
+        return f"{gt}ᵀ{lw}"
+    return f"tr({gt}ᵀ {lw})"
 
 
 def derivation_steps(result) -> list[tuple[str, str]]:
@@ -167,8 +174,10 @@ def derivation_steps(result) -> list[tuple[str, str]]:
     steps.append(("put the differential in a trace (a scalar is its own trace)",
                   f"df = {p.doc(result.df)}"))
     for step in result.peel_steps:
+        before = pairing_text(step.g, step.linear, p)
         after = " + ".join(pairing_text(g, lin, p) for lin, g in step.results)
-        steps.append((step.label, f"{pairing_text(step.g, step.linear, p)} = {after}"))
+        if before != after:  # e.g. tr(L) = ⟨I, L⟩ changes nothing a reader sees
+            steps.append((step.label, f"{before} = {after}"))
     for name in result.wrt:
         v = result.variable(name)
         g = p.doc(result.unconstrained[name])

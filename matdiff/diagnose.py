@@ -92,7 +92,8 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
         return Verdict(False, f"could not evaluate the claim at random points\n{shown}")
     if _shapes_differ(samples):
         g, c = samples[0]
-        return Verdict(False, f"wrong shape {_fmt(c.shape)}, expected {_fmt(g.shape)} "
+        return Verdict(False, f"wrong shape {_symbolic(g_claim, claim_typed, variables)}, "
+                              f"expected {_shape_words(v)} "
                               f"(the shape of {wrt})" + (" — off by a transpose" if
                                                         c.shape == g.shape[::-1] else "")
                        + f"\n{shown}")
@@ -120,8 +121,14 @@ def _shape_words(node) -> str:
     return E.shape_text(node.shape)
 
 
-def _fmt(shape) -> str:
-    return "×".join(str(s) for s in shape) if len(shape) else "scalar"
+def _symbolic(claim, claim_typed, variables) -> str:
+    """The claim's shape in the expression's dimension names."""
+    rename = {}
+    for name, cv in claim_typed.variables.items():
+        for dc, de in zip(cv.shape, variables[name].shape):
+            rename.setdefault(dc, de)
+    shape = tuple(rename.get(d, d) for d in claim.shape)
+    return E.shape_text(shape)
 
 
 def _samples(result, claim_typed, wrt, count: int = 3, adjust=None):

@@ -206,7 +206,7 @@ def _parser():
     for name, fn in _callbacks().items():
         setattr(inline, name, fn)
     return Lark(_grammar_text(), parser="lalr", lexer="contextual", transformer=inline,
-                maybe_placeholders=False, cache=False)
+                maybe_placeholders=False, cache=True)
 
 
 def _grammar_text() -> str:

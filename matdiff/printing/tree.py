@@ -19,7 +19,7 @@ _LABELS = {
 def label(node: E.Node, printer: UnicodePrinter) -> str:
     shape = E.shape_text(node.shape)
     if node.op == "var":
-        return f"{node.attr[0]}  {node.attr[1]}, {shape}"
+        return f"{node.attr[0]}  {node.attr[1]}  : {shape}"
     if node.op == "fn":
         what = f"element-wise {node.attr}"
     else:
@@ -65,6 +65,6 @@ def rich_tree(typed):
 def variables_table(typed) -> str:
     rows = [("variable", "kind", "shape")]
     for name, v in typed.variables.items():
-        rows.append((name, v.attr[1], E.shape_text(v.shape)))
+        rows.append((name, v.attr[1], "×".join(E.shape_dims(v.shape)) or "1"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

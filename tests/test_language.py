@@ -174,3 +174,29 @@ def test_unicode_and_latex_printers():
     assert to_unicode(node) == "tr(AXᵀBX⁻¹C)"
     assert to_latex(node) == r"\operatorname{tr}\left(A X^{\top} B X^{-1} C\right)"
     assert E.shape_dims(typecheck("A").root.shape) == ["m", "n"]
+
+
+# Shift/reduce conflicts that are resolved on purpose. None today; a new entry needs a reason.
+ALLOWED_CONFLICTS: set[str] = set()
+
+
+def test_grammar_has_no_unexpected_lalr_conflicts():
+    import io
+    import logging
+
+    from lark import Lark, logger
+
+    from matdiff.syntax import grammar_text
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        Lark(grammar_text(), parser="lalr", debug=True)  # reduce/reduce would raise here
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    conflicts = {line for line in stream.getvalue().splitlines() if "conflict" in line.lower()}
+    assert conflicts <= ALLOWED_CONFLICTS, conflicts

@@ -44,6 +44,29 @@ def _logdet(x):
     return value if sign > 0 else np.nan
 '''
 
+FACTOR_HELPERS = '''
+def _det_lu(f):
+    lu, piv = f
+    swaps = np.count_nonzero(piv != np.arange(piv.size))
+    return (-1.0) ** swaps * np.prod(np.diag(lu))
+
+
+def _logdet_lu(f):
+    lu, piv = f
+    diag = np.diag(lu)
+    swaps = np.count_nonzero(piv != np.arange(piv.size))
+    sign = (-1.0) ** swaps * np.prod(np.sign(diag))
+    return np.sum(np.log(np.abs(diag))) if sign > 0 else np.nan
+
+
+def _det_chol(f):
+    return np.prod(np.diag(f[0])) ** 2
+
+
+def _logdet_chol(f):
+    return 2.0 * np.sum(np.log(np.abs(np.diag(f[0]))))
+'''
+
 
 def _numpy_template(name: str) -> str:
     template = ELEMENTWISE[name].numpy
@@ -162,44 +185,174 @@ class _Emitter:
                 "(only by a constant such as vector(…) or eye), so generated code cannot know it")
         grads = [derivation.gradients[w] for w in derivation.wrt]
         self.labels = {x.node: x.name for x in shared_intermediates([derivation.f] + grads)}
+        self.uses_scipy = False
 
     def body(self, roots: list[E.Node]) -> tuple[list[str], list[str]]:
         """Assignment lines computing every root once; returns (lines, root expressions)."""
-        uses: dict[E.Node, int] = {}
-        order: list[E.Node] = []
+        return _Body(self, roots).run()
+
+
+def _size(d: E.Dim) -> int:
+    return 1 if d is E.ONE else 1000
+
+
+def _inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
+    """(X, transposed) when n is X⁻¹ or X⁻ᵀ."""
+    if n.op == "inv":
+        return n.args[0], False
+    if n.op == "transpose" and n.args[0].op == "inv":
+        return n.args[0].args[0], True
+    return None
+
+
+class _Body:
+    """One function body. Inverses are never formed: each matrix that is inverted is factored
+    once (Cholesky for spd, LU otherwise) and every X⁻¹B, BX⁻¹, X⁻ᵀB, det X and log det X in
+    f and all gradients reuses that factorization. Chains of three or more products go to
+    multi_dot (order chosen from the actual sizes); tr(AB) never forms AB; diag(v)A scales."""
+
+    def __init__(self, emitter: _Emitter, roots: list[E.Node]):
+        self.em = emitter
+        self.roots = roots
+        self.lines: list[str] = []
+        self.taken = set(emitter.taken)  # temporaries are local to each function
+        self.exprs: dict[E.Node, str] = {}
+        self.factors: dict[E.Node, str] = {}
+        self.ctx = _Ctx({}, emitter.dims)
+        self.uses: dict[E.Node, int] = {}
+        self.order: list[E.Node] = []
         seen: set[E.Node] = set()
         for r in roots:
             for n in E.postorder(r):
                 if n not in seen:
                     seen.add(n)
-                    order.append(n)
+                    self.order.append(n)
                     for a in n.args:
-                        uses[a] = uses.get(a, 0) + 1
+                        self.uses[a] = self.uses.get(a, 0) + 1
         for r in roots:
-            uses[r] = uses.get(r, 0) + 2
-        ctx = _Ctx({}, self.dims)
-        taken = set(self.taken)  # temporaries are local to each function
-        exprs: dict[E.Node, str] = {}
-        lines: list[str] = []
+            self.uses[r] = self.uses.get(r, 0) + 2
+        self.inverted = {inv[0] for n in self.order if (inv := _inverse_of(n)) is not None}
+
+    def run(self) -> tuple[list[str], list[str]]:
         counter = 0
-        for n in order:
+        for n in self.order:
             if n.op == "var":
-                exprs[n] = self.var_py[n.attr[0]]
+                self.exprs[n] = self.em.var_py[n.attr[0]]
                 continue
-            args = [exprs[a] for a in n.args]
-            text = _lower(ctx, n, args)
-            if uses.get(n, 0) >= 2 and n.op not in ("const", "transpose") or n in self.labels:
-                label = self.labels.get(n)
+            if _inverse_of(n) is not None and n not in self.em.labels:
+                continue  # lowered where it is used: as a solve, or on demand
+            text = self.lower(n)
+            if (self.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
+                    n in self.em.labels:
+                label = self.em.labels.get(n)
                 if label is None:
                     counter += 1
                     label = f"t{counter}"
-                name = python_name(label.replace("∂f/∂", "g_"), taken)
-                lines.append(f"    {name} = {_strip(text)}")
-                ctx.names[n] = name
-                exprs[n] = name
+                name = python_name(label.replace("∂f/∂", "g_"), self.taken)
+                self.lines.append(f"    {name} = {_strip(text)}")
+                self.ctx.names[n] = name
+                self.exprs[n] = name
             else:
-                exprs[n] = text
-        return lines, [exprs[r] for r in roots]
+                self.exprs[n] = text
+        return self.lines, [self.expr(r) for r in self.roots]
+
+    def expr(self, n: E.Node) -> str:
+        hit = self.exprs.get(n)
+        if hit is None:  # an inverse needed on its own (e.g. the gradient X⁻ᵀ)
+            x, transposed = _inverse_of(n)
+            hit = self.solve(x, transposed, f"np.eye({_dim(self.ctx, x.shape[0])})")
+            self.exprs[n] = hit
+        return hit
+
+    def factor(self, x: E.Node) -> str:
+        name = self.factors.get(x)
+        if name is None:
+            name = python_name(f"{self._stem(x)}_{'chol' if self._spd(x) else 'lu'}", self.taken)
+            how = "cho_factor" if self._spd(x) else "lu_factor"
+            self.lines.append(f"    {name} = sla.{how}({_strip(self.expr(x))})")
+            self.factors[x] = name
+            self.em.uses_scipy = True
+        return name
+
+    def _stem(self, x: E.Node) -> str:
+        return self.em.var_py[x.attr[0]] if x.op == "var" else "m"
+
+    def _spd(self, x: E.Node) -> bool:
+        return x.op == "var" and x.attr[1] == "spd"
+
+    def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
+        """X⁻¹·rhs (or X⁻ᵀ·rhs) from the shared factorization of X."""
+        f = self.factor(x)
+        if self._spd(x):
+            return f"sla.cho_solve({f}, {rhs})"
+        return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''})"
+
+    def lower(self, n: E.Node) -> str:
+        op = n.op
+        if op == "matmul":
+            return self.product(list(n.args), n.is_scalar)
+        if op == "tr" and n.args[0].op == "matmul" and len(n.args[0].args) == 2 and \
+                n.args[0] not in self.ctx.names and n.args[0] not in self.em.labels:
+            a, b = n.args[0].args
+            if _inverse_of(a) is None and _inverse_of(b) is None:
+                return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
+        if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0])):
+            how = "chol" if self._spd(n.args[0]) else "lu"
+            return f"_{op}_{how}({self.factor(n.args[0])})"
+        if op == "fn" and n.attr == "log" and n.args[0].op == "det":
+            return self.lower(E.reduction("logdet", n.args[0].args[0]))
+        return _lower(self.ctx, n, [self.expr(a) for a in n.args])
+
+    def product(self, factors: list[E.Node], scalar: bool) -> str:
+        text = self._chain(factors)
+        return f"({text})[0, 0]" if scalar else text
+
+    def _chain(self, factors: list[E.Node]) -> str:
+        """The cheapest bracketing of a product whose factors may be inverses (applied as
+        solves with a shared factorization, never formed): matrix-chain dynamic programming
+        over the symbolic sizes (a symbolic dimension is taken as large, 1 as 1)."""
+        k = len(factors)
+        size = [(_size(f.shape[0]), _size(f.shape[1])) for f in factors]
+        best: dict[tuple[int, int], tuple[float, str]] = {}
+        for i, f in enumerate(factors):
+            inv = _inverse_of(f)
+            cost = float(size[i][0]) ** 3 if inv is not None else 0.0  # standalone inverse
+            best[(i, i)] = (cost, "")
+        for length in range(2, k + 1):
+            for i in range(k - length + 1):
+                j = i + length - 1
+                options = []
+                for m in range(i, j):
+                    left, right = best[(i, m)][0], best[(m + 1, j)][0]
+                    rows, inner, cols = size[i][0], size[m][1], size[j][1]
+                    if m == i and _inverse_of(factors[i]) is not None:
+                        step, left = inner * inner * cols, 0.0  # X⁻¹·R by a solve
+                    elif m + 1 == j and _inverse_of(factors[j]) is not None:
+                        step, right = rows * inner * inner, 0.0  # L·X⁻¹ by a solve
+                    else:
+                        step = rows * inner * cols
+                    options.append((left + right + step, m))
+                cost, m = min(options)
+                best[(i, j)] = (cost, str(m))
+        return self._emit_chain(factors, best, 0, k - 1)
+
+    def _emit_chain(self, factors, best, i: int, j: int) -> str:
+        if i == j:
+            return self.expr(factors[i])
+        m = int(best[(i, j)][1])
+        if m == i and _inverse_of(factors[i]) is not None:
+            x, transposed = _inverse_of(factors[i])
+            return self.solve(x, transposed, self._emit_chain(factors, best, i + 1, j))
+        if m + 1 == j and _inverse_of(factors[j]) is not None:
+            x, transposed = _inverse_of(factors[j])
+            left = self._emit_chain(factors, best, i, m)
+            return f"{self.solve(x, not transposed, f'{left}.T')}.T"
+        if i == m and factors[i].op == "diag_embed":  # diag(v)·A scales the rows of A
+            return f"({self.expr(factors[i].args[0])} * " \
+                   f"{self._emit_chain(factors, best, m + 1, j)})"
+        left = self._emit_chain(factors, best, i, m)
+        right = self._emit_chain(factors, best, m + 1, j)
+        return f"({left} @ {right})"
 
 
 def _strip(text: str) -> str:
@@ -231,28 +384,6 @@ def numpy_module(derivation) -> str:
     em = _Emitter(derivation)
     d = derivation
     f_text = to_text(d.f)
-    lines = [
-        f'"""Generated by matdiff for f = {f_text}',
-        "",
-        "Variables: " + ", ".join(f"{n} ({v.attr[1]}, {E.shape_text(v.shape)})"
-                                  for n, v in d.typed.variables.items()) + ".",
-    ]
-    for w in d.wrt:
-        lines.append(f"∂f/∂{w} = {to_text(d.gradients[w])}")
-    lines += [
-        "Vectors are 1-D arrays, matrices 2-D arrays, scalars floats.",
-        '"""',
-        "",
-        "import numpy as np",
-        "",
-        "_VARIABLES = {" + ", ".join(f"{n!r}: ({v.attr[1]!r}, {_ndim(v)})"
-                                     for n, v in d.typed.variables.items()) + "}",
-        "",
-        HELPERS.strip("\n"),
-        "",
-        "",
-        _INPUTS,
-    ]
     unpack = ", ".join(em.var_py[n] for n in d.typed.variables)
     names = list(d.typed.variables)
     shapes = {n: [s.name for s in v.shape if s is not E.ONE] for n, v in d.typed.variables.items()}
@@ -265,15 +396,40 @@ def numpy_module(derivation) -> str:
         out.append("    return " + ret.format(*[_out(r, e) for r, e in zip(roots, exprs)]))
         return out + ["", ""]
 
-    lines += function("f", f"f = {f_text}", [d.f], "{0}")
+    functions = function("f", f"f = {f_text}", [d.f], "{0}")
     for w in d.wrt:
-        lines += function(function_name("grad_", w),
-                          f"∂f/∂{w} = {to_text(d.gradients[w])}", [d.gradients[w]], "{0}")
+        functions += function(function_name("grad_", w),
+                              f"∂f/∂{w} = {to_text(d.gradients[w])}", [d.gradients[w]], "{0}")
     grads = [d.gradients[w] for w in d.wrt]
     pairs = ", ".join(f"{w!r}: {{{i + 1}}}" for i, w in enumerate(d.wrt))
-    lines += function("f_and_grad", "(f, {name: gradient}) from one shared forward pass",
-                      [d.f] + grads, "{0}, {{" + pairs.replace("{", "{{").replace("}}", "}")
-                      .replace("{{", "{") + "}}")
+    functions += function("f_and_grad", "(f, {name: gradient}) from one shared forward pass",
+                          [d.f] + grads, "{0}, {{" + pairs + "}}")
+
+    lines = [
+        f'"""Generated by matdiff for f = {f_text}',
+        "",
+        "Variables: " + ", ".join(f"{n} ({v.attr[1]}, {E.shape_text(v.shape)})"
+                                  for n, v in d.typed.variables.items()) + ".",
+    ]
+    lines += [f"∂f/∂{w} = {to_text(d.gradients[w])}" for w in d.wrt]
+    lines += [
+        "Vectors are 1-D arrays, matrices 2-D arrays, scalars floats.",
+        '"""',
+        "",
+        "import numpy as np",
+    ]
+    if em.uses_scipy:
+        lines.append("import scipy.linalg as sla")
+    lines += [
+        "",
+        "_VARIABLES = {" + ", ".join(f"{n!r}: ({v.attr[1]!r}, {_ndim(v)})"
+                                     for n, v in d.typed.variables.items()) + "}",
+        "",
+        HELPERS.strip("\n"),
+    ]
+    if em.uses_scipy:
+        lines += ["", "", FACTOR_HELPERS.strip("\n")]
+    lines += ["", "", _INPUTS, "", ""] + functions
     return "\n".join(lines).rstrip() + "\n"
 
 

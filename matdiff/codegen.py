@@ -124,6 +124,8 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op == "matpow":
         return f"np.linalg.matrix_power({a[0]}, {n.attr})"
     if op in ("pow", "epow"):
+        if n.args[1].op == "const" and n.args[1].attr == 2:
+            return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
         return f"({a[0]} ** {a[1]})"
     if op == "hadamard":
         return "(" + " * ".join(a) + ")"
@@ -206,32 +208,111 @@ def _inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
 
 
 class _Body:
-    """One function body. Inverses are never formed: each matrix that is inverted is factored
-    once (Cholesky for spd, LU otherwise) and every X⁻¹B, BX⁻¹, X⁻ᵀB, det X and log det X in
-    f and all gradients reuses that factorization. Chains of three or more products go to
-    multi_dot (order chosen from the actual sizes); tr(AB) never forms AB; diag(v)A scales."""
+    """One function body.
+
+    Before lowering, every product is rewritten into binary products in the cheapest order
+    (matrix-chain dynamic programming over the symbolic sizes), sums inside products that
+    reach a vector are distributed, and scalings go to the smallest factor. Equal binary
+    products are then one interned node, so a sub-product that f and a gradient share (Ax in
+    xᵀAx and (A + Aᵀ)x) is computed once. Inverses are never formed unless an expression
+    needs one whole: each inverted matrix is factored once (Cholesky for spd, LU otherwise)
+    and X⁻¹B, BX⁻¹, X⁻ᵀB, det X and log det X all reuse that factorization. tr(AB) never
+    forms AB; diag(v)·A scales rows."""
 
     def __init__(self, emitter: _Emitter, roots: list[E.Node]):
         self.em = emitter
-        self.roots = roots
         self.lines: list[str] = []
         self.taken = set(emitter.taken)  # temporaries are local to each function
         self.exprs: dict[E.Node, str] = {}
         self.factors: dict[E.Node, str] = {}
+        self.inverses: dict[E.Node, str] = {}
         self.ctx = _Ctx({}, emitter.dims)
+        # inverses some expression needs whole (not only applied to something)
+        parents: dict[E.Node, set[str]] = {}
+        original = [n for r in roots for n in E.postorder(r)]
+        for n in original:
+            for a in n.args:
+                parents.setdefault(a, set()).add(n.op)
+        self.whole = {_inverse_of(n)[0] for n in original if _inverse_of(n) is not None and
+                      (n in roots or parents.get(n, set()) - {"matmul", "transpose"})}
+        self.inverted = {inv[0] for n in original if (inv := _inverse_of(n)) is not None}
+        done: dict[E.Node, E.Node] = {}
+        for n in original:
+            if n not in done:
+                done[n] = self.binarize(n, done)
+        self.roots = [done[r] for r in roots]
         self.uses: dict[E.Node, int] = {}
         self.order: list[E.Node] = []
         seen: set[E.Node] = set()
-        for r in roots:
+        for r in self.roots:
             for n in E.postorder(r):
                 if n not in seen:
                     seen.add(n)
                     self.order.append(n)
                     for a in n.args:
                         self.uses[a] = self.uses.get(a, 0) + 1
-        for r in roots:
+        for r in self.roots:
             self.uses[r] = self.uses.get(r, 0) + 2
-        self.inverted = {inv[0] for n in self.order if (inv := _inverse_of(n)) is not None}
+
+    # ------------------------------------------------------------ rewriting products
+
+    def solvable(self, f: E.Node) -> bool:
+        inv = _inverse_of(f)
+        return inv is not None and inv[0] not in self.whole
+
+    def binarize(self, n: E.Node, done: dict) -> E.Node:
+        args = tuple(done[a] for a in n.args)
+        if n.op == "matmul":
+            return self.chain(list(args))
+        if n.op == "scale" and n.args[1].op == "matmul" and not n.is_scalar:
+            factors = [done[f] for f in n.args[1].args]
+            i = min(range(len(factors)),
+                    key=lambda k: _size(factors[k].shape[0]) * _size(factors[k].shape[1]))
+            if _inverse_of(factors[i]) is None:
+                factors[i] = E.make("scale", (args[0], factors[i]), None, factors[i].shape)
+                return self.chain(factors)
+        return n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+
+    def chain(self, factors: list[E.Node]) -> E.Node:
+        reaches_vector = any(d is E.ONE for f in factors for d in f.shape)
+        if reaches_vector:  # (A + Aᵀ)x → Ax + Aᵀx: matrix-vector products beat the sum
+            for i, f in enumerate(factors):
+                if f.op == "add" and all(t.kind == "matrix" for t in f.args):
+                    terms = [self.chain(factors[:i] + [t] + factors[i + 1:]) for t in f.args]
+                    return E.make("add", tuple(terms), None, terms[0].shape)
+        k = len(factors)
+        size = [(_size(f.shape[0]), _size(f.shape[1])) for f in factors]
+        best: dict[tuple[int, int], tuple[float, int]] = {
+            (i, i): (float(size[i][0]) ** 3 if self.solvable(f) else 0.0, i)
+            for i, f in enumerate(factors)}
+        for length in range(2, k + 1):
+            for i in range(k - length + 1):
+                j = i + length - 1
+                options = []
+                for m in range(i, j):
+                    left, right = best[(i, m)][0], best[(m + 1, j)][0]
+                    rows, inner, cols = size[i][0], size[m][1], size[j][1]
+                    if m == i and self.solvable(factors[i]):
+                        step, left = inner * inner * cols, 0.0  # X⁻¹·R by a solve
+                    elif m + 1 == j and self.solvable(factors[j]):
+                        step, right = rows * inner * inner, 0.0  # L·X⁻¹ by a solve
+                    else:
+                        step = rows * inner * cols
+                    # ties go to the rightmost split: ((AX)B)C, the order a person writes,
+                    # so equal sub-products in f and the gradients coincide
+                    options.append((left + right + step, -m))
+                cost, m = min(options)
+                best[(i, j)] = (cost, -m)
+        return self._tree(factors, best, 0, k - 1)
+
+    def _tree(self, factors, best, i: int, j: int) -> E.Node:
+        if i == j:
+            return factors[i]
+        m = best[(i, j)][1]
+        left, right = self._tree(factors, best, i, m), self._tree(factors, best, m + 1, j)
+        return E.make("matmul", (left, right), None, (left.shape[0], right.shape[1]))
+
+    # ------------------------------------------------------------ emitting
 
     def run(self) -> tuple[list[str], list[str]]:
         counter = 0
@@ -239,8 +320,8 @@ class _Body:
             if n.op == "var":
                 self.exprs[n] = self.em.var_py[n.attr[0]]
                 continue
-            if _inverse_of(n) is not None and n not in self.em.labels:
-                continue  # lowered where it is used: as a solve, or on demand
+            if _inverse_of(n) is not None:
+                continue  # lowered where it is used: as a solve, or formed on demand
             text = self.lower(n)
             if (self.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
                     n in self.em.labels:
@@ -258,10 +339,16 @@ class _Body:
 
     def expr(self, n: E.Node) -> str:
         hit = self.exprs.get(n)
-        if hit is None:  # an inverse needed on its own (e.g. the gradient X⁻ᵀ)
-            x, transposed = _inverse_of(n)
-            hit = self.solve(x, transposed, f"np.eye({_dim(self.ctx, x.shape[0])})")
-            self.exprs[n] = hit
+        if hit is not None:
+            return hit
+        x, transposed = _inverse_of(n)
+        base = self.inverses.get(x)
+        if base is None:  # needed whole (e.g. the gradient X⁻ᵀ): formed once, named
+            base = python_name(f"{self._stem(x)}_inv", self.taken)
+            self.lines.append(f"    {base} = "
+                              f"{self.solve(x, False, f'np.eye({_dim(self.ctx, x.shape[0])})')}")
+            self.inverses[x] = base
+        hit = self.exprs[n] = f"{base}.T" if transposed and not self._spd(x) else base
         return hit
 
     def factor(self, x: E.Node) -> str:
@@ -290,69 +377,44 @@ class _Body:
     def lower(self, n: E.Node) -> str:
         op = n.op
         if op == "matmul":
-            return self.product(list(n.args), n.is_scalar)
-        if op == "tr" and n.args[0].op == "matmul" and len(n.args[0].args) == 2 and \
-                n.args[0] not in self.ctx.names and n.args[0] not in self.em.labels:
+            text = self.product(n.args[0], n.args[1])
+            return f"({text})[0, 0]" if n.is_scalar else text
+        if op == "tr" and n.args[0].op == "matmul" and n.args[0] not in self.ctx.names:
             a, b = n.args[0].args
-            if _inverse_of(a) is None and _inverse_of(b) is None:
+            if not (self.solvable(a) or self.solvable(b) or a.op == "diag_embed"):
                 return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
         if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0])):
             how = "chol" if self._spd(n.args[0]) else "lu"
             return f"_{op}_{how}({self.factor(n.args[0])})"
         if op == "fn" and n.attr == "log" and n.args[0].op == "det":
             return self.lower(E.reduction("logdet", n.args[0].args[0]))
+        if op == "add":
+            return self.sum(n)
         return _lower(self.ctx, n, [self.expr(a) for a in n.args])
 
-    def product(self, factors: list[E.Node], scalar: bool) -> str:
-        text = self._chain(factors)
-        return f"({text})[0, 0]" if scalar else text
+    def product(self, a: E.Node, b: E.Node) -> str:
+        if self.solvable(a):
+            x, transposed = _inverse_of(a)
+            return self.solve(x, transposed, self.expr(b))
+        if self.solvable(b):  # L·X⁻¹ = (X⁻ᵀ·Lᵀ)ᵀ
+            x, transposed = _inverse_of(b)
+            return f"{self.solve(x, not transposed, f'{self.expr(a)}.T')}.T"
+        if a.op == "diag_embed":  # diag(v)·B scales the rows of B
+            return f"({self.expr(a.args[0])} * {self.expr(b)})"
+        return f"({self.expr(a)} @ {self.expr(b)})"
 
-    def _chain(self, factors: list[E.Node]) -> str:
-        """The cheapest bracketing of a product whose factors may be inverses (applied as
-        solves with a shared factorization, never formed): matrix-chain dynamic programming
-        over the symbolic sizes (a symbolic dimension is taken as large, 1 as 1)."""
-        k = len(factors)
-        size = [(_size(f.shape[0]), _size(f.shape[1])) for f in factors]
-        best: dict[tuple[int, int], tuple[float, str]] = {}
-        for i, f in enumerate(factors):
-            inv = _inverse_of(f)
-            cost = float(size[i][0]) ** 3 if inv is not None else 0.0  # standalone inverse
-            best[(i, i)] = (cost, "")
-        for length in range(2, k + 1):
-            for i in range(k - length + 1):
-                j = i + length - 1
-                options = []
-                for m in range(i, j):
-                    left, right = best[(i, m)][0], best[(m + 1, j)][0]
-                    rows, inner, cols = size[i][0], size[m][1], size[j][1]
-                    if m == i and _inverse_of(factors[i]) is not None:
-                        step, left = inner * inner * cols, 0.0  # X⁻¹·R by a solve
-                    elif m + 1 == j and _inverse_of(factors[j]) is not None:
-                        step, right = rows * inner * inner, 0.0  # L·X⁻¹ by a solve
-                    else:
-                        step = rows * inner * cols
-                    options.append((left + right + step, m))
-                cost, m = min(options)
-                best[(i, j)] = (cost, str(m))
-        return self._emit_chain(factors, best, 0, k - 1)
-
-    def _emit_chain(self, factors, best, i: int, j: int) -> str:
-        if i == j:
-            return self.expr(factors[i])
-        m = int(best[(i, j)][1])
-        if m == i and _inverse_of(factors[i]) is not None:
-            x, transposed = _inverse_of(factors[i])
-            return self.solve(x, transposed, self._emit_chain(factors, best, i + 1, j))
-        if m + 1 == j and _inverse_of(factors[j]) is not None:
-            x, transposed = _inverse_of(factors[j])
-            left = self._emit_chain(factors, best, i, m)
-            return f"{self.solve(x, not transposed, f'{left}.T')}.T"
-        if i == m and factors[i].op == "diag_embed":  # diag(v)·A scales the rows of A
-            return f"({self.expr(factors[i].args[0])} * " \
-                   f"{self._emit_chain(factors, best, m + 1, j)})"
-        left = self._emit_chain(factors, best, i, m)
-        right = self._emit_chain(factors, best, m + 1, j)
-        return f"({left} @ {right})"
+    def sum(self, n: E.Node) -> str:
+        """a − b rather than a + (−1·b); a constant all-ones term as the number 1.0."""
+        out = ""
+        for t in n.args:
+            negative = t.op == "scale" and t.args[0].op == "const" and t.args[0].attr < 0
+            body = t.args[1] if negative else t
+            text = "1.0" if body.op == "ones" else self.expr(body)
+            if negative and t.args[0].attr != -1:
+                text = f"{float(-t.args[0].attr)!r} * {text}"
+            sign = (" - " if negative else " + ") if out else ("-" if negative else "")
+            out += sign + text
+        return f"({out})"
 
 
 def _strip(text: str) -> str:

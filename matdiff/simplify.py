@@ -3,7 +3,8 @@ rewrite is an identity, and the numerical self-check runs on the simplified resu
 
 One bottom-up pass (memoised per node, so shared subexpressions are simplified once):
 - scalar coefficients become monomials: 2·‖r‖·‖r‖⁻¹ → 2, det(X)/det(X) → 1;
-- transposes are pushed through products: (AXB)ᵀ → BᵀXᵀAᵀ, so (AᵀBᵀ)ᵀ reads BA;
+- transposes are pushed through products: (AXB)ᵀ → BᵀXᵀAᵀ, so (AᵀBᵀ)ᵀ reads BA (and
+  through a sum only inside a sum, where the terms may collect: (UVᵀ − Y)ᵀU stays);
 - like terms are collected: AᵀBᵀ + AᵀBᵀ → 2AᵀBᵀ; scalars folded;
 - a factor common to every term of a sum is pulled out: Ax + Aᵀx → (A + Aᵀ)x;
 - positive terms are written first."""
@@ -154,8 +155,6 @@ def _transpose(node: E.Node) -> E.Node:
     x = node.args[0]
     if x.op == "matmul":
         return E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)])
-    if x.op == "add":
-        return simplify(E.add(*[E.transpose(t) for t in x.args]))
     return node
 
 
@@ -187,6 +186,9 @@ def _expanded_terms(node: E.Node):
         if body.op == "add":
             for inner in body.args:
                 yield E.scale(coefficient(number, atoms), inner)
+        elif body.op == "transpose" and body.args[0].op == "add":  # (A + B)ᵀ → Aᵀ + Bᵀ here
+            for inner in body.args[0].args:
+                yield E.scale(coefficient(number, atoms), simplify(E.transpose(inner)))
         else:
             yield term
 

@@ -236,6 +236,7 @@ class _Body:
         self.whole = {_inverse_of(n)[0] for n in original if _inverse_of(n) is not None and
                       (n in roots or parents.get(n, set()) - {"matmul", "transpose"})}
         self.inverted = {inv[0] for n in original if (inv := _inverse_of(n)) is not None}
+        self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
         done: dict[E.Node, E.Node] = {}
         for n in original:
             if n not in done:
@@ -274,6 +275,13 @@ class _Body:
         return n if args == n.args else E.make(n.op, args, n.attr, n.shape)
 
     def chain(self, factors: list[E.Node]) -> E.Node:
+        key = tuple(factors)
+        known = self.products.get(key)
+        if known is not None:
+            return known
+        mirrored = self.products.get(tuple(E.transpose(f) for f in reversed(factors)))
+        if mirrored is not None:  # (S⁻¹CS⁻¹)ᵀ when S⁻¹CᵀS⁻¹ is asked for and S is symmetric
+            return E.make("transpose", (mirrored,), None, (mirrored.shape[1], mirrored.shape[0]))
         reaches_vector = any(d is E.ONE for f in factors for d in f.shape)
         if reaches_vector:  # (A + Aᵀ)x → Ax + Aᵀx: matrix-vector products beat the sum
             for i, f in enumerate(factors):
@@ -308,9 +316,14 @@ class _Body:
     def _tree(self, factors, best, i: int, j: int) -> E.Node:
         if i == j:
             return factors[i]
+        key = tuple(factors[i:j + 1])
+        if key in self.products:  # the same sub-product elsewhere: one node, computed once
+            return self.products[key]
         m = best[(i, j)][1]
         left, right = self._tree(factors, best, i, m), self._tree(factors, best, m + 1, j)
-        return E.make("matmul", (left, right), None, (left.shape[0], right.shape[1]))
+        node = E.make("matmul", (left, right), None, (left.shape[0], right.shape[1]))
+        self.products[key] = node
+        return node
 
     # ------------------------------------------------------------ emitting
 

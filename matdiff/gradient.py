@@ -69,8 +69,8 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     for name in wrt:
         v = typed.variables[name]
         g0 = raw.get(name, E.zero(v.shape))
-        unconstrained[name] = simplify(g0, cache)
-        gradients[name] = simplify(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0,
+        unconstrained[name] = _settled(g0, cache)
+        gradients[name] = _settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0,
                                    cache)
     # ∂f/∂(intermediate) for every intermediate whose differential was peeled: the names a
     # person gives to shared factors (∂l/∂a₂ in a network)
@@ -83,6 +83,18 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     if check:
         self_check(result)
     return result
+
+
+def _settled(node: E.Node, cache: dict, rounds: int = 4) -> E.Node:
+    """simplify until nothing changes (a rewrite can expose another; each pass is memoised,
+    so a settled expression costs one lookup)."""
+    node = simplify(node, cache)
+    for _ in range(rounds):
+        again = simplify(node, {})  # a fresh memo: the shared one may hold a rewrite's input
+        if again is node:
+            break
+        node = again
+    return node
 
 
 def symmetric_part(g: E.Node) -> E.Node:

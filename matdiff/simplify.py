@@ -154,7 +154,44 @@ def _pow(node: E.Node) -> E.Node:
 def _transpose(node: E.Node) -> E.Node:
     x = node.args[0]
     if x.op == "matmul":
-        return E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)])
+        return simplify(E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)]))
+    if x.op == "matpow":  # (Xᵏ)ᵀ = (Xᵀ)ᵏ, so that XᵀXᵀ and (X²)ᵀ collect
+        return E.matpow(simplify(E.transpose(x.args[0])), x.attr)
+    return node
+
+
+def _matmul(node: E.Node) -> E.Node:
+    """X·X → X², X²·X → X³; diag(v)·w → v ⊙ w and wᵀ·diag(v) → (w ⊙ v)ᵀ for vectors w."""
+    out: list[E.Node] = []
+    changed = False
+    for f in node.args:
+        base, k = (f.args[0], f.attr) if f.op == "matpow" else (f, 1)
+        if out:
+            prev = out[-1]
+            pbase, pk = (prev.args[0], prev.attr) if prev.op == "matpow" else (prev, 1)
+            if pbase is base and base.shape[0] is base.shape[1]:
+                out[-1] = E.matpow(base, pk + k)
+                changed = True
+                continue
+            if prev.op == "diag_embed" and f.shape[1] is E.ONE:
+                out[-1] = simplify(E.hadamard(prev.args[0], f))
+                changed = True
+                continue
+            if f.op == "diag_embed" and prev.shape[0] is E.ONE:
+                out[-1] = simplify(E.transpose(E.hadamard(E.transpose(prev), f.args[0])))
+                changed = True
+                continue
+        out.append(f)
+    return simplify(E.matmul(*out)) if changed else node
+
+
+def _diag_extract(node: E.Node) -> E.Node:
+    """diag(u·rᵀ) = u ⊙ r for a column u and a row rᵀ."""
+    x = node.args[0]
+    if x.op == "matmul" and x.args[0].shape[1] is E.ONE:
+        u = x.args[0]
+        row = E.matmul(*x.args[1:])
+        return simplify(E.hadamard(u, E.transpose(row)))
     return node
 
 
@@ -223,6 +260,8 @@ def _factor(node: E.Node) -> E.Node:
 
 
 RULES = {
+    "matmul": _matmul,
+    "diag_extract": _diag_extract,
     "hadamard": _hadamard,
     "scale": _scale,
     "pow": _pow,

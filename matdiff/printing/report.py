@@ -54,8 +54,9 @@ def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | N
     if not chosen:
         return []
     has_layers = any(n.op == "matmul" for n in chosen)
-    if not has_layers:
-        return []
+    shared = any(parents.get(n, 0) >= 2 for n in chosen)
+    if not has_layers or (len(chosen) < 2 and not shared):
+        return []  # one name used once only adds a line
     counters: dict[str, int] = {}
     names: dict[E.Node, str] = {}
     by_adjoint = {g: p for p, g in (adjoints or {}).items()}

@@ -161,8 +161,10 @@ def cmd_grad(args, out) -> int:
         if _use_rich(args):
             from rich.console import Console
             from rich.panel import Panel
+            from rich.text import Text
 
-            Console().print(Panel(text, title="matdiff grad", expand=False))
+            # Text, not markup: derivation steps contain brackets such as [d(XY) = …]
+            Console().print(Panel(Text(text), title="matdiff grad", expand=False))
         else:
             out.write(text + "\n")
     return EXIT_OK

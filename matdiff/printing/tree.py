@@ -49,15 +49,16 @@ def plain_tree(typed) -> str:
 
 
 def rich_tree(typed):
+    from rich.text import Text
     from rich.tree import Tree
 
     printer = UnicodePrinter()
-    top = Tree(label(typed.root, printer))
+    top = Tree(Text(label(typed.root, printer)))
     stack = [(typed.root, top)]
     while stack:
         node, branch = stack.pop()
         for a in node.args:
-            child = branch.add(label(a, printer))
+            child = branch.add(Text(label(a, printer)))
             stack.append((a, child))
     return top
 

@@ -48,12 +48,13 @@ def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | N
     for n in order:
         if _trivial(n) or n.op in ("transpose",) or n.is_scalar:
             continue
-        pre_activation = n.op == "matmul" and n in activated
+        pre_activation = n in activated and (
+            n.op == "matmul" or (n.op == "add" and any(t.op == "matmul" for t in n.args)))
         if parents.get(n, 0) >= 2 or pre_activation:
             chosen.append(n)
     if not chosen:
         return []
-    has_layers = any(n.op == "matmul" for n in chosen)
+    has_layers = any(n.op == "matmul" or n in activated for n in chosen)
     shared = any(parents.get(n, 0) >= 2 for n in chosen)
     if not has_layers or (len(chosen) < 2 and not shared):
         return []  # one name used once only adds a line
@@ -75,7 +76,7 @@ def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | N
 
 
 def _letter(n: E.Node) -> str:
-    if n.op == "matmul":
+    if n.op == "matmul" or (n.op == "add" and any(t.op == "matmul" for t in n.args)):
         return "a"
     if n.op == "fn":
         return "h"

@@ -39,6 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
                              "(default: a-g scalar, h-z vector, A-Z matrix, Greek scalar)")
         sp.add_argument("--plain", action="store_true", help="no colours or boxes")
 
+    sub.add_parser("repl", help="interactive mode (also: matdiff with no arguments)",
+                   description="Read expressions line by line; 'help' inside lists what it "
+                               "understands.")
     sp = sub.add_parser("parse", help="show how the expression was read (kinds and shapes)",
                         description="Print the typed tree: every node with its kind and shape.")
     common(sp)
@@ -210,15 +213,23 @@ def main(argv: list[str] | None = None, out=None) -> int:
     parser = _build_parser()
     try:
         if not argv:
+            if sys.stdin.isatty() and out is sys.stdout:
+                from .repl import repl
+
+                return repl(main)
             parser.print_help(out)
             return EXIT_OK
+        if argv[0] == "repl":
+            from .repl import repl
+
+            return repl(main, out=out)
         args = parser.parse_args(_split_argv(argv))
         if args.command is None:
             parser.print_help(out)
             return EXIT_OK
         return _COMMAND_FUNCS[args.command](args, out)
     except MatdiffError as e:
-        sys.stderr.write(e.render() + "\n")
+        _report(e)
         return EXIT_USAGE
     except InternalError as e:
         sys.stderr.write(f"internal error: {e}\n")
@@ -232,6 +243,24 @@ def main(argv: list[str] | None = None, out=None) -> int:
         sys.stderr.write(f"internal error: {type(e).__name__}: {e} "
                          "(this is a bug in matdiff, please report it with the command line)\n")
         return EXIT_INTERNAL
+
+
+def _report(error: MatdiffError) -> None:
+    """The error on stderr: one line, then the input with a caret; in colour on a terminal."""
+    text = error.render()
+    if sys.stderr.isatty() and "NO_COLOR" not in os.environ:
+        from rich.console import Console
+        from rich.text import Text
+
+        first, _, rest = text.partition("\n")
+        styled = Text(first, style="bold red")
+        if rest:
+            excerpt, _, caret = rest.rpartition("\n")
+            styled.append("\n" + excerpt + "\n")
+            styled.append(caret, style="bold red")
+        Console(stderr=True, highlight=False).print(styled)
+    else:
+        sys.stderr.write(text + "\n")
 
 
 def run() -> None:

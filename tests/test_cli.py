@@ -168,3 +168,18 @@ def test_help_texts():
         with pytest.raises(SystemExit) as info:
             run(*argv)
         assert info.value.code == 0
+
+
+def test_repl_remembers_declarations_and_takes_commands():
+    lines = "\n".join(["let S:spd", "x'*S*x wrt S", "grad \"x'*A*x\" --wrt x", "x'*A",
+                       "tr(A*x) wrt x", "let Q:blob", "help", "quit", "x wrt x"]) + "\n"
+    code, out, err = run("repl", stdin=lines)
+    assert code == 0
+    assert "S: spd" in out
+    assert "∂f/∂S = xxᵀ" in out and "df = tr(xxᵀ dS)" in out
+    assert "∂f/∂x = (A + Aᵀ)x" in out
+    assert "matrix product" in out  # the bare expression was parsed
+    assert "tr(…) needs a square matrix" in err or "tr" in err
+    assert "unknown kind 'blob'" in err
+    assert "EXPR wrt X" in out
+    assert out.count("∂f/∂") == 2  # nothing after quit

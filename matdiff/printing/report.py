@@ -120,6 +120,8 @@ def differential_text(g: str, var: E.Node, pretty_var: str, atomic: bool) -> str
     if kind == "scalar":
         return f"df = {g}·d{pretty_var}" if atomic else f"df = ({g})·d{pretty_var}"
     wrapped = g if atomic else f"({g})"
+    if var.attr[1] in ("symmetric", "spd"):  # G is symmetric: df = tr(G dX)
+        return f"df = tr({g} d{pretty_var})" if " " not in g else f"df = tr(({g}) d{pretty_var})"
     if kind == "vector":
         return f"df = {wrapped}ᵀ d{pretty_var}"
     return f"df = tr({wrapped}ᵀ d{pretty_var})"

@@ -158,19 +158,46 @@ def cmd_grad(args, out) -> int:
 
         out.write(grad_latex(result, steps=args.steps) + "\n")
     else:
-        from .printing.render import grad_text
+        from .printing.render import grad_report, grad_text
 
-        text = grad_text(result, steps=args.steps)
         if _use_rich(args):
-            from rich.console import Console
-            from rich.panel import Panel
-            from rich.text import Text
-
-            # Text, not markup: derivation steps contain brackets such as [d(XY) = …]
-            Console().print(Panel(Text(text), title="matdiff grad", expand=False))
+            _rich_grad(grad_report(result, steps=args.steps))
         else:
-            out.write(text + "\n")
+            out.write(grad_text(result, steps=args.steps) + "\n")
     return EXIT_OK
+
+
+def _rich_grad(report) -> None:
+    """The answer as a panel: shapes table, numbered derivation, results, where block."""
+    from rich.console import Console, Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    # Text, not markup: derivation steps contain brackets such as [d(XY) = …]
+    table = Table("variable", "kind", "shape", box=None, header_style="bold")
+    for row in report.variables:
+        table.add_row(*row)
+    parts = [Text(report.function, style="bold"), table]
+    if report.steps:
+        steps = Text()
+        for i, (rule, line) in enumerate(report.steps, 1):
+            steps.append(f"{i:3d}. {line}\n")
+            steps.append(f"     {rule}\n", style="dim")
+        for note in report.notes:
+            steps.append(f"note: {note}\n", style="yellow")
+        parts.append(Panel(steps, title="derivation", expand=False))
+    results = Text()
+    for line in report.results:
+        results.append(line + "\n", style="bold green" if line.startswith("∂") else "")
+    if report.where:
+        results.append("where\n")
+        for w in report.where:
+            results.append(f"  {w}\n")
+    parts.append(results)
+    if report.check:
+        parts.append(Text(report.check, style="dim"))
+    Console().print(Panel(Group(*parts), title="matdiff grad", expand=False))
 
 
 def cmd_check(args, out) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import expr as E
 from .latex import LatexPrinter
 from .report import (
@@ -17,37 +19,59 @@ from .text import to_text
 from .unicode import UnicodePrinter
 
 
-def grad_text(result, steps: bool = False) -> str:
+@dataclass
+class GradReport:
+    """The parts of `matdiff grad`'s answer; plain text and the Rich panel both draw them."""
+
+    function: str
+    variables: list[tuple[str, str, str]]  # name, kind, shape
+    steps: list[tuple[str, str]]  # (rule, line)
+    notes: list[str]
+    results: list[str]  # df = … and ∂f/∂X = … lines
+    where: list[str]
+    check: str
+
+
+def grad_report(result, steps: bool = False) -> GradReport:
     p = UnicodePrinter()
-    lines = [f"f = {p.doc(result.f)}"]
-    lines.append("variables: " + ", ".join(
-        f"{name} {v.attr[1]}" + ("" if v.is_scalar else f" {_dims(v.shape)}")
-        for name, v in result.typed.variables.items()))
-    if steps:
-        lines.append("")
-        lines.append("derivation:")
-        for i, (rule, line) in enumerate(derivation_steps(result), 1):
-            lines.append(f"{i:3d}. {line}")
-            lines.append(f"       [{rule}]")
-        notes = _notes(result)
-        for note in notes:
-            lines.append(f"note: {note}")
+    variables = [(name, v.attr[1], _dims(v.shape) or "scalar")
+                 for name, v in result.typed.variables.items()]
     grads = [result.gradients[n] for n in result.wrt]
     named = shared_intermediates(grads, result.adjoints)
     printed, where = unicode_with_names(grads, named)
-    lines.append("")
     names = {x.node for x in named}
+    results = []
     for name, g, node in zip(result.wrt, printed, grads):
         v = result.variable(name)
         pv = p.var_name(name)
-        lines.append(differential_text(g, v, pv, is_atomic(node, names)))
-        lines.append(f"∂f/∂{pv} = {g}")
-    if where:
+        results.append(differential_text(g, v, pv, is_atomic(node, names)))
+        results.append(f"∂f/∂{pv} = {g}")
+    check = (f"(checked against central finite differences: max relative error "
+             f"{result.max_error:.1e})") if result.checked else ""
+    return GradReport(f"f = {p.doc(result.f)}", variables,
+                      derivation_steps(result) if steps else [],
+                      _notes(result) if steps else [], results, where, check)
+
+
+def grad_text(result, steps: bool = False) -> str:
+    r = grad_report(result, steps)
+    lines = [r.function]
+    lines.append("variables: " + ", ".join(
+        f"{name} {kind}" + ("" if shape == "scalar" else f" {shape}")
+        for name, kind, shape in r.variables))
+    if r.steps:
+        lines += ["", "derivation:"]
+        for i, (rule, line) in enumerate(r.steps, 1):
+            lines.append(f"{i:3d}. {line}")
+            lines.append(f"       [{rule}]")
+        lines += [f"note: {note}" for note in r.notes]
+    lines.append("")
+    lines += r.results
+    if r.where:
         lines.append("where")
-        lines.extend("  " + w for w in where)
-    if result.checked:
-        lines.append(f"(checked against central finite differences: max relative error "
-                     f"{result.max_error:.1e})")
+        lines.extend("  " + w for w in r.where)
+    if r.check:
+        lines.append(r.check)
     return "\n".join(lines)
 
 

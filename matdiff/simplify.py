@@ -129,8 +129,8 @@ def assemble(number: Fraction, atoms: dict[E.Node, Fraction], body: E.Node) -> E
     if number == 0:
         return E.zero(body.shape)
     coef = coefficient(number, atoms)
-    if body.is_scalar:
-        return coef
+    if body.is_scalar:  # a scalar-valued body (e.g. yᵀx) is one more factor
+        return coef if E.is_const(body, 1) else E.scale(coef, body)
     return E.scale(coef, body) if not E.is_const(coef, 1) else body
 
 

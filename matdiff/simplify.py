@@ -212,6 +212,8 @@ def _add(node: E.Node) -> E.Node:
     if not parts:
         return E.zero(node.shape)
     parts.sort(key=lambda t: split(t)[0] < 0)  # positive terms first (stable)
+    if len(parts) > 1 and all(split(t)[0] < 0 for t in parts):  # −a − b → −(a + b)
+        return E.neg(_add(E.add(*[simplify(E.neg(t)) for t in parts])))
     total = E.add(*parts)
     return _factor(total) if total.op == "add" else total
 

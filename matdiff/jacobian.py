@@ -1,0 +1,266 @@
+"""Beyond gradients: Jacobians of vector-valued expressions, Hessians of scalar ones, and
+Hessian-vector products for matrix variables.
+
+Jacobian (numerator layout, J is m×n for f: ℝⁿ → ℝᵐ): take the differential df, which is
+linear in dx, and *lift* it — one rule per linear operator, in the table LIFT — to the matrix
+J with df = J dx: A·dx → A, s ⊙ dx → diag(s), c·v with c = sᵀdx → v sᵀ, and so on.
+Hessian of a scalar f of a vector x: the Jacobian of the gradient. For a matrix X the Hessian
+is a 4th-order tensor with no matrix form; matdiff gives the linear map H[V] = d(∇f)[dX = V],
+the Hessian applied to a direction V (d²f = tr(Vᵀ H[V]))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import expr as E
+from .differential import Differentiator
+from .errors import DerivationError, InternalError
+from .gradient import _settled, derive
+from .typecheck import Typed, typecheck
+
+
+class NoMatrixForm(DerivationError):
+    """The derivative is a tensor of order > 2: it has no matrix (Jacobian) form."""
+
+
+def lift(linear: E.Node, name: str) -> E.Node:
+    """J with linear = J·d(name), for a column-vector (or scalar) linear map of d(name)."""
+    return _Lifted()[_unmarked(linear)]
+
+
+class _Lifted(dict):
+    """Lifted forms on demand (top-down, memoised): a rule asks only for the children it can
+    use, so a row such as dxᵀ is lifted only inside the product that makes it a scalar."""
+
+    def __missing__(self, n: E.Node) -> E.Node:
+        rule = LIFT.get(n.op)
+        if rule is None:
+            raise NoMatrixForm(f"the derivative has no matrix form here ({n.op} of a "
+                               "differential); it is a higher-order tensor")
+        self[n] = value = rule(n, self)
+        return value
+
+
+def _linear_args(n: E.Node):
+    return [a for a in n.args if E.has_differential(a)]
+
+
+def _lift_dvar(n, done):
+    rows = n.shape[0]
+    if n.shape[1] is not E.ONE:
+        raise NoMatrixForm(f"d{n.attr} is a matrix: the derivative with respect to a matrix "
+                           "has no matrix form (it is a higher-order tensor)")
+    return E.eye(rows) if rows is not E.ONE else E.const(1)
+
+
+def _lift_add(n, done):
+    return E.add(*[done[a] for a in n.args if E.has_differential(a)])
+
+
+def _lift_scale(n, done):
+    c, x = n.args
+    if E.has_differential(x):
+        return E.scale(c, done[x])
+    # the scalar factor carries dx: c = r·dx with r a row, so c·v = (v r)·dx
+    return E.matmul(x, done[c]) if not x.is_scalar else E.scale(x, done[c])
+
+
+def _lift_matmul(n, done):
+    f = n.args
+    (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
+    if i == len(f) - 1 and f[i].shape[1] is E.ONE:
+        return E.matmul(*f[:i], done[f[i]])
+    if n.is_scalar and i == 0 and f[0].op == "transpose":
+        # (dl)ᵀQ = Qᵀ dl for a column Q
+        return E.matmul(E.transpose(E.matmul(*f[1:])), done[f[0].args[0]])
+    if n.is_scalar:
+        # P·l·q with a scalar result: l is a scalar (1×1) linear factor
+        return E.scale(E.matmul(*f[:i], *f[i + 1:]), done[f[i]]) if f[i].is_scalar else \
+            _no_form(n)
+    return _no_form(n)
+
+
+def _lift_transpose(n, done):
+    x = n.args[0]
+    if n.is_scalar:
+        return done[x]
+    # a row's transpose: push the transpose one level down and lift that
+    pushed = _push_transpose(x)
+    if pushed is None:
+        return _no_form(n)
+    return lift(pushed, "")
+
+
+def _push_transpose(x: E.Node) -> E.Node | None:
+    if x.op == "matmul":
+        return E.matmul(*[E.transpose(f) for f in reversed(x.args)])
+    if x.op == "add":
+        return E.add(*[E.transpose(t) for t in x.args])
+    if x.op == "scale":
+        return E.scale(x.args[0], E.transpose(x.args[1]))
+    if x.op == "dnode":
+        return _push_transpose(x.args[0])
+    if x.op == "hadamard":
+        return E.hadamard(*[E.transpose(t) for t in x.args])
+    return None
+
+
+def _lift_hadamard(n, done):
+    if n.shape[1] is not E.ONE:
+        return _no_form(n)
+    (lin,) = _linear_args(n)
+    others = [a for a in n.args if a is not lin]
+    return E.matmul(E.diag_embed(E.hadamard(*others)), done[lin])
+
+
+def _lift_hdiv(n, done):
+    if n.shape[1] is not E.ONE:
+        return _no_form(n)
+    a, b = n.args
+    return E.matmul(E.diag_embed(E.hdiv(E.ones(b.shape), b)), done[a])
+
+
+def _lift_sum(n, done):
+    x = n.args[0]
+    if x.shape[1] is not E.ONE:
+        return _no_form(n)
+    return E.matmul(E.transpose(E.ones(x.shape)), done[x])
+
+
+def _lift_diag_extract(n, done):
+    x = n.args[0]
+    if x.op == "diag_embed":
+        return done[x.args[0]]
+    return _no_form(n)
+
+
+def _no_form(n):
+    raise NoMatrixForm(f"the derivative of this {n.kind}-valued part has no matrix form (a "
+                       "higher-order tensor)")
+
+
+LIFT = {
+    "dvar": _lift_dvar, "dnode": lambda n, done: done[n.args[0]], "add": _lift_add,
+    "scale": _lift_scale, "matmul": _lift_matmul, "transpose": _lift_transpose,
+    "hadamard": _lift_hadamard, "hdiv": _lift_hdiv, "sum": _lift_sum,
+    "diag_extract": _lift_diag_extract,
+}
+
+
+# ---------------------------------------------------------------- public operations
+
+
+@dataclass
+class LinearMapResult:
+    typed: Typed
+    wrt: str
+    function: E.Node  # the expression differentiated (f, or ∇f for a Hessian)
+    result: E.Node  # J, H, or H[V]
+    kind: str  # "jacobian" | "hessian" | "hvp"
+    direction: E.Node | None = None  # V for an HVP
+    checked: bool = False
+    max_error: float = float("nan")
+
+
+def _check_wrt(typed: Typed, wrt: str) -> E.Node:
+    if wrt not in typed.variables:
+        from .gradient import _unknown_variable
+
+        raise DerivationError(_unknown_variable(wrt, typed), None, typed.source)
+    return typed.variables[wrt]
+
+
+def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> LinearMapResult:
+    typed = typecheck(source, types) if isinstance(source, str) else source
+    v = _check_wrt(typed, wrt)
+    f = typed.root
+    if f.shape[1] is not E.ONE:
+        raise NoMatrixForm(f"the expression is {E.shape_text(f.shape)}: a Jacobian in matrix "
+                           "form needs a scalar or column-vector expression", None, typed.source)
+    if v.shape[1] is not E.ONE:
+        raise NoMatrixForm(f"{wrt} is a matrix: the derivative of a vector with respect to a "
+                           "matrix is a 3rd-order tensor with no matrix form", None, typed.source)
+    df = Differentiator({wrt})(f)
+    J = _settled(lift(df, wrt), {}) if E.has_differential(df) else E.zero((f.shape[0],
+                                                                              v.shape[0]))
+    out = LinearMapResult(typed, wrt, f, J, "jacobian")
+    if check:
+        _self_check(out)
+    return out
+
+
+def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> LinearMapResult:
+    """H = ∂²f/∂x∂xᵀ for a vector (or scalar) x; the map V ↦ H[V] for a matrix X."""
+    grad = derive(source, [wrt], types, check=check)
+    typed = grad.typed
+    v = typed.variables[wrt]
+    g = grad.gradients[wrt]
+    if v.shape[1] is E.ONE:
+        dg = Differentiator({wrt})(g)
+        H = _settled(lift(dg, wrt), {}) if E.has_differential(dg) else E.zero(
+            (v.shape[0], v.shape[0]))
+        out = LinearMapResult(typed, wrt, g, H, "hessian")
+    else:
+        direction = E.var("V", v.attr[1] if v.attr[1] != "spd" else "symmetric", v.shape)
+        dg = Differentiator({wrt})(g)
+        hv = E.substitute(_unmarked(dg), {E.dvar(wrt, v.shape): direction})
+        hv = _settled(hv, {})
+        out = LinearMapResult(typed, wrt, g, hv, "hvp", direction)
+    if check:
+        _self_check(out)
+    return out
+
+
+def _unmarked(node: E.Node) -> E.Node:
+    """The differential without its d(·) markers (rebuilt through the builders)."""
+    done: dict[E.Node, E.Node] = {}
+    for n in E.postorder(node):
+        if n.op == "dnode":
+            done[n] = done[n.args[0]]
+        elif n.args:
+            done[n] = E.rebuild(n, (done[a] for a in n.args))
+        else:
+            done[n] = n
+    return done[node]
+
+
+def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
+    """J·v (or H·v, H[V]) against central differences of f (or ∇f) along v."""
+    import numpy as np
+
+    from .numeric import dim_sizes, evaluate, find_data, random_direction
+
+    variables = dict(out.typed.variables)
+    extra = {}
+    if out.direction is not None:
+        extra["V"] = out.direction
+    sizes = dim_sizes(variables, out.function, out.result)
+    rng = np.random.default_rng(seed)
+    env = find_data(out.function, {}, variables, sizes, rng)
+    if env is None:
+        raise InternalError("found no point where the expression is finite for the check")
+    kind = variables[out.wrt].attr[1]
+    worst = 0.0
+    for _ in range(2):
+        direction = random_direction(kind, env[out.wrt].shape, rng)
+        if out.direction is not None:
+            env2 = {**env, "V": direction}
+            analytic = evaluate(out.result, env2, sizes)
+        else:
+            analytic = evaluate(out.result, env, sizes) @ direction
+        best = np.inf
+        scale = 1.0 + float(np.max(np.abs(evaluate(out.function, env, sizes))))
+        for eps in (1e-4, 1e-5, 1e-6):
+            plus, minus = dict(env), dict(env)
+            plus[out.wrt] = env[out.wrt] + eps * direction
+            minus[out.wrt] = env[out.wrt] - eps * direction
+            fd = (evaluate(out.function, plus, sizes) - evaluate(out.function, minus, sizes)) \
+                / (2 * eps)
+            err = float(np.max(np.abs(fd - analytic))) / max(
+                float(np.max(np.abs(fd))), float(np.max(np.abs(analytic))), 1e-6 * scale)
+            best = min(best, err)
+        worst = max(worst, best)
+    if not worst <= 1e-5:
+        raise InternalError(f"the numerical self-check rejected the derived {out.kind} "
+                            f"(relative error {worst:.2g}); this is a bug, please report it")
+    out.checked, out.max_error = True, worst

@@ -14,8 +14,9 @@ from .errors import InternalError, MatdiffError
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed"}
-_FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "-h", "--help"}
-_COMMANDS = ("parse", "grad", "check", "codegen")
+_FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
+                 "-h", "--help"}
+_COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +66,21 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claim", required=True, metavar="G")
     sp.add_argument("--steps", action="store_true", help="also show matdiff's derivation")
 
+    sp = sub.add_parser("jacobian", help="Jacobian of a vector-valued expression",
+                        description="J = ∂f/∂xᵀ in numerator layout (m×n for f: ℝⁿ → ℝᵐ), "
+                                    "with df = J dx.")
+    common(sp)
+    sp.add_argument("--wrt", action="append", required=True, metavar="x")
+    sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
+
+    sp = sub.add_parser("hessian", help="Hessian of a scalar expression",
+                        description="H = ∂²f/∂x∂xᵀ for a vector or scalar x; for a matrix X "
+                                    "the Hessian applied to a direction V, H[V] "
+                                    "(d²f = tr(Vᵀ H[V])).")
+    common(sp)
+    sp.add_argument("--wrt", action="append", required=True, metavar="x")
+    sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
+
     sp = sub.add_parser("codegen", help="emit a NumPy module for f and its gradients",
                         description="Write a self-contained Python module defining f, "
                                     "grad_X for each --wrt, and f_and_grad.")
@@ -72,6 +88,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--wrt", action="append", required=True, metavar="X")
     sp.add_argument("--verify", action="store_true",
                     help="check the emitted gradients against finite differences of f")
+    sp.add_argument("--hessian", action="store_true",
+                    help="also emit hess_NAME (vector and scalar variables) and hvp_NAME(V, …)")
+    sp.add_argument("--jacobian", action="store_true",
+                    help="for a vector-valued EXPR: emit f and jac_NAME (numerator layout)")
     return p
 
 
@@ -209,12 +229,44 @@ def cmd_check(args, out) -> int:
     return EXIT_OK if verdict.correct else EXIT_WRONG
 
 
+def cmd_linear_map(args, out) -> int:
+    from .jacobian import hessian, jacobian
+    from .printing.render import linear_map_json, linear_map_latex, linear_map_text
+
+    build = jacobian if args.command == "jacobian" else hessian
+    expr, types = _read_expr(args.expr), _declarations(args.let)
+    results = [build(expr, w, types) for w in dict.fromkeys(args.wrt)]
+    if args.format == "json":
+        out.write(json.dumps(linear_map_json(results), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "latex":
+        out.write(linear_map_latex(results) + "\n")
+    else:
+        out.write(linear_map_text(results) + "\n")
+    return EXIT_OK
+
+
 def cmd_codegen(args, out) -> int:
     from .codegen import numpy_module, verify_module
     from .gradient import derive
 
-    result = derive(_read_expr(args.expr), args.wrt, _declarations(args.let))
-    source = numpy_module(result)
+    expr, types = _read_expr(args.expr), _declarations(args.let)
+    if args.jacobian:
+        from .jacobian import jacobian_module, verify_extras
+
+        source, results = jacobian_module(expr, args.wrt, types)
+        out.write(source)
+        if args.verify:
+            report = verify_extras(results, source)
+            sys.stderr.write(report.text + "\n")
+            return EXIT_OK if report.ok else EXIT_INTERNAL
+        return EXIT_OK
+    result = derive(expr, args.wrt, types)
+    extras = []
+    if args.hessian:
+        from .jacobian import hessian_extras
+
+        extras = hessian_extras(expr, args.wrt, types)
+    source = numpy_module(result, extras)
     if _use_rich(args) and not args.verify:
         from rich.console import Console
         from rich.syntax import Syntax
@@ -225,12 +277,20 @@ def cmd_codegen(args, out) -> int:
     if args.verify:
         report = verify_module(result, source)
         sys.stderr.write(report.text + "\n")
-        return EXIT_OK if report.ok else EXIT_INTERNAL
+        ok = report.ok
+        if extras:
+            from .jacobian import hessian, verify_extras
+
+            more = verify_extras([hessian(expr, w, types) for w in args.wrt], source)
+            sys.stderr.write(more.text + "\n")
+            ok = ok and more.ok
+        return EXIT_OK if ok else EXIT_INTERNAL
     return EXIT_OK
 
 
 _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
-                  "codegen": cmd_codegen}
+                  "codegen": cmd_codegen, "jacobian": cmd_linear_map,
+                  "hessian": cmd_linear_map}
 
 
 def main(argv: list[str] | None = None, out=None) -> int:

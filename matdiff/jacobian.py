@@ -66,17 +66,29 @@ def _lift_scale(n, done):
 
 
 def _lift_matmul(n, done):
+    """P·dl·Q and P·dlᵀ·Q for a column-valued (or scalar) product."""
     f = n.args
     (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
-    if i == len(f) - 1 and f[i].shape[1] is E.ONE:
-        return E.matmul(*f[:i], done[f[i]])
-    if n.is_scalar and i == 0 and f[0].op == "transpose":
-        # (dl)ᵀQ = Qᵀ dl for a column Q
-        return E.matmul(E.transpose(E.matmul(*f[1:])), done[f[0].args[0]])
-    if n.is_scalar:
-        # P·l·q with a scalar result: l is a scalar (1×1) linear factor
-        return E.scale(E.matmul(*f[:i], *f[i + 1:]), done[f[i]]) if f[i].is_scalar else \
-            _no_form(n)
+    if n.shape[1] is not E.ONE:
+        return _no_form(n)
+    before, lin, after = f[:i], f[i], f[i + 1:]
+    P = E.matmul(*before) if before else None
+    Q = E.matmul(*after) if after else None
+    if lin.op == "diag_embed" and Q is not None:
+        # diag(dl)·q = diag(q)·dl for a column q
+        inner = E.matmul(E.diag_embed(Q), done[lin.args[0]])
+        return E.matmul(P, inner) if P is not None else inner
+    if lin.shape[1] is E.ONE:  # a column dl: Q, if any, is a scalar (1×1)
+        out = done[lin] if P is None else E.matmul(P, done[lin])
+        return out if Q is None else E.scale(Q, out)
+    if lin.op == "add":  # (M₁ + M₂)·q with M linear in dx: distribute, then lift each
+        return done[E.add(*[E.matmul(*before, t, *after) for t in lin.args])]
+    if lin.op == "scale" and not lin.is_scalar and E.has_differential(lin.args[1]):
+        return done[E.scale(lin.args[0], E.matmul(*before, lin.args[1], *after))]
+    if lin.op == "transpose" and lin.shape[0] is E.ONE and Q is not None:
+        # P·(dlᵀQ) = P·Qᵀ·dl, Q a column
+        row = E.matmul(E.transpose(Q), done[lin.args[0]])
+        return row if P is None else E.matmul(P, row)
     return _no_form(n)
 
 
@@ -201,7 +213,8 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
             (v.shape[0], v.shape[0]))
         out = LinearMapResult(typed, wrt, g, H, "hessian")
     else:
-        direction = E.var("V", v.attr[1] if v.attr[1] != "spd" else "symmetric", v.shape)
+        name = next(n for n in ("V", "V_dir", "dir_V") if n not in typed.variables)
+        direction = E.var(name, v.attr[1] if v.attr[1] != "spd" else "symmetric", v.shape)
         dg = Differentiator({wrt})(g)
         hv = E.substitute(_unmarked(dg), {E.dvar(wrt, v.shape): direction})
         hv = _settled(hv, {})
@@ -233,7 +246,7 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
     variables = dict(out.typed.variables)
     extra = {}
     if out.direction is not None:
-        extra["V"] = out.direction
+        extra[out.direction.attr[0]] = out.direction
     sizes = dim_sizes(variables, out.function, out.result)
     rng = np.random.default_rng(seed)
     env = find_data(out.function, {}, variables, sizes, rng)
@@ -244,7 +257,7 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
     for _ in range(2):
         direction = random_direction(kind, env[out.wrt].shape, rng)
         if out.direction is not None:
-            env2 = {**env, "V": direction}
+            env2 = {**env, out.direction.attr[0]: direction}
             analytic = evaluate(out.result, env2, sizes)
         else:
             analytic = evaluate(out.result, env, sizes) @ direction
@@ -264,3 +277,92 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
         raise InternalError(f"the numerical self-check rejected the derived {out.kind} "
                             f"(relative error {worst:.2g}); this is a bug, please report it")
     out.checked, out.max_error = True, worst
+
+
+# ---------------------------------------------------------------- code generation
+
+
+@dataclass
+class _Program:
+    """What codegen needs when there is no gradient to emit (a vector-valued f)."""
+
+    typed: Typed
+    f: E.Node
+    wrt: list
+    gradients: dict
+
+
+def extras_for(results: list[LinearMapResult]):
+    from .codegen import Extra, function_name
+
+    out = []
+    for r in results:
+        if r.kind == "jacobian":
+            out.append(Extra(function_name("jac_", r.wrt), f"J = ∂f/∂{r.wrt}ᵀ (numerator "
+                             "layout)", r.result))
+        elif r.kind == "hessian":
+            out.append(Extra(function_name("hess_", r.wrt), f"H = ∂²f/∂{r.wrt}∂{r.wrt}ᵀ",
+                             r.result))
+            # the same product as a map, so every variable has hvp_NAME
+            v = r.typed.variables[r.wrt]
+            name = next(n for n in ("V", "V_dir", "dir_V") if n not in r.typed.variables)
+            direction = E.var(name, v.attr[1], v.shape)
+            out.append(Extra(function_name("hvp_", r.wrt), f"H·V for ∂²f/∂{r.wrt}∂{r.wrt}ᵀ",
+                             E.matmul(r.result, direction) if not v.is_scalar else
+                             E.scale(direction, r.result), direction))
+        else:
+            out.append(Extra(function_name("hvp_", r.wrt), f"H[V]: the Hessian of f with "
+                             f"respect to {r.wrt} applied to V", r.result, r.direction))
+    return out
+
+
+def jacobian_module(source: str, wrt: list[str], types=None) -> tuple[str, list]:
+    results = [jacobian(source, w, types) for w in wrt]
+    from .codegen import numpy_module
+
+    program = _Program(results[0].typed, results[0].typed.root, [], {})
+    return numpy_module(program, extras_for(results)), results
+
+
+def hessian_extras(source: str, wrt: list[str], types=None) -> list:
+    return extras_for([hessian(source, w, types) for w in wrt])
+
+
+def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
+    """jac_/hess_/hvp_ functions of an emitted module against central differences of the
+    emitted f (Jacobian) or of the reference gradient (Hessian)."""
+    import numpy as np
+
+    from .codegen import VerifyReport, function_name, load_module
+    from .numeric import dim_sizes, evaluate, find_data, from_public, random_direction, to_public
+
+    mod = load_module(source)
+    lines, worst = [], 0.0
+    rng = np.random.default_rng(seed)
+    for r in results:
+        variables = r.typed.variables
+        sizes = dim_sizes(variables, r.function, r.result)
+        env = find_data(r.function, {}, variables, sizes, rng)
+        args = {n: to_public(env[n], v.shape) for n, v in variables.items()}
+        v = variables[r.wrt]
+        direction = random_direction(v.attr[1], env[r.wrt].shape, rng)
+        if r.kind == "jacobian":
+            emitted = from_public(getattr(mod, function_name("jac_", r.wrt))(**args),
+                                  (r.result.shape[0], r.result.shape[1])) @ direction
+            def value(e, r=r, v=v, args=args):
+                return from_public(mod.f(**{**args, r.wrt: to_public(e, v.shape)}),
+                                   r.function.shape)
+        else:
+            fn = getattr(mod, function_name("hvp_", r.wrt))
+            emitted = from_public(fn(to_public(direction, v.shape), **args), v.shape)
+            def value(e, r=r, env=env, sizes=sizes):
+                return evaluate(r.function, {**env, r.wrt: e}, sizes)
+        eps = 1e-5
+        x0 = env[r.wrt]
+        fd = (value(x0 + eps * direction) - value(x0 - eps * direction)) / (2 * eps)
+        err = float(np.max(np.abs(fd - emitted))) / max(1e-6, float(np.max(np.abs(fd))))
+        lines.append(f"{r.kind} {r.wrt}: max relative error vs finite differences {err:.1e}")
+        worst = max(worst, err)
+    ok = worst < 1e-5
+    lines.append(f"verify: {'ok' if ok else 'FAILED'} (max relative error {worst:.1e})")
+    return VerifyReport(ok, "\n".join(lines), worst)

@@ -182,7 +182,17 @@ def _matmul(node: E.Node) -> E.Node:
                 changed = True
                 continue
         out.append(f)
-    return simplify(E.matmul(*out)) if changed else node
+    if changed:
+        return simplify(E.matmul(*out))
+    if node.is_scalar:  # a scalar is its own transpose: xᵀAᵀx → xᵀAx (fewer transposes)
+        flipped = E.matmul(*[E.transpose(f) for f in reversed(node.args)])
+        if _transposes(flipped) < _transposes(node):
+            return flipped
+    return node
+
+
+def _transposes(node: E.Node) -> int:
+    return sum(1 for f in node.args if f.op == "transpose") if node.op == "matmul" else 0
 
 
 def _diag_extract(node: E.Node) -> E.Node:

@@ -123,3 +123,79 @@ def grad_json(result) -> dict:
             "shape": E.shape_dims(g.shape),
         }
     return out
+
+
+# ---------------------------------------------------------------- Jacobians and Hessians
+
+
+def _title(r, printer) -> str:
+    x = printer.var_name(r.wrt)
+    if r.kind == "jacobian":
+        return f"J = ∂f/∂{x}ᵀ"
+    if r.kind == "hessian":
+        return f"H = ∂²f/∂{x}∂{x}ᵀ"
+    return f"H[{printer.var_name(r.direction.attr[0])}]"
+
+
+def linear_map_text(results) -> str:
+    p = UnicodePrinter()
+    first = results[0]
+    lines = [f"f = {p.doc(first.typed.root)}"
+             + ("" if first.typed.root.is_scalar else f"   ({_dims(first.typed.root.shape)})")]
+    for r in results:
+        body = p.doc(r.result)
+        if r.kind == "jacobian":
+            m, n = r.result.shape
+            note = (f"numerator layout: {m.name}×{n.name}, df = J d{p.var_name(r.wrt)}"
+                    if not r.result.is_scalar else "a scalar")
+        elif r.kind == "hessian":
+            note = f"d²f = d{p.var_name(r.wrt)}ᵀ H d{p.var_name(r.wrt)}"
+        else:
+            v = p.var_name(r.direction.attr[0])
+            note = (f"{p.var_name(r.wrt)} is a matrix, so the Hessian is a 4th-order tensor; this "
+                    f"is the Hessian applied to a direction {v} of {p.var_name(r.wrt)}'s shape: "
+                    f"d²f = tr({v}ᵀ H[{v}]) with d{p.var_name(r.wrt)} = {v}")
+        lines.append(f"{_title(r, p)} = {body}")
+        lines.append(f"  ({note})")
+    if all(r.checked for r in results):
+        worst = max(r.max_error for r in results)
+        lines.append(f"(checked against central finite differences: max relative error "
+                     f"{worst:.1e})")
+    return "\n".join(lines)
+
+
+def linear_map_latex(results) -> str:
+    lp = LatexPrinter()
+    out = []
+    for r in results:
+        x = lp.var_name(r.wrt)
+        if r.kind == "jacobian":
+            lhs = rf"\frac{{\partial f}}{{\partial {x}^{{\top}}}}"
+        elif r.kind == "hessian":
+            lhs = rf"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"
+        else:
+            lhs = rf"H[{lp.var_name(r.direction.attr[0])}]"
+        out.append(f"{lhs} = {lp.doc(r.result)}")
+    return "\n".join(out)
+
+
+def linear_map_json(results) -> dict:
+    lp = LatexPrinter()
+    first = results[0]
+    key = "jacobian" if first.kind == "jacobian" else "hessian"
+    out = {
+        "expression": first.typed.source,
+        "variables": {name: {"kind": v.attr[1], "shape": E.shape_dims(v.shape)}
+                      for name, v in first.typed.variables.items()},
+        key: {},
+    }
+    for r in results:
+        entry = {"latex": lp.doc(r.result), "shape": E.shape_dims(r.result.shape),
+                 "checked": r.checked}
+        if r.kind == "hvp":
+            entry["hvp"] = to_text(r.result)
+            entry["direction"] = r.direction.attr[0]
+        else:
+            entry[r.kind] = to_text(r.result)
+        out[key][r.wrt] = entry
+    return out

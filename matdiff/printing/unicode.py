@@ -35,8 +35,10 @@ class UnicodePrinter(Printer):
 
     def scale_text(self, coef, x):
         c = self.at(coef, PRODUCT)
-        if coef.op in ("sum", "matmul"):  # (1ᵀy)·s, (xᵀAx)·B
-            c = self.paren(c)
+        last = coef.args[1] if coef.op == "scale" else coef
+        if last.op in ("sum", "matmul"):  # (1ᵀy)·s, 2(xᵀAx)·B
+            c = self.paren(c) if coef is last else \
+                f"{self.at(coef.args[0], PRODUCT)}{self.paren(self.doc(last))}"
         body = self.scaled(x)
         if coef.op == "const":
             return c + body if not body[:1].isdigit() else f"{c}·{body}"

@@ -1,7 +1,8 @@
 """Emitted `f_and_grad` against hand-written NumPy, each as a ratio to the hand-written
 forward pass. One process; the contenders are interleaved, each timed as the best of 5
 batches of `--repeats` calls (the minimum is the stable statistic on a shared 2-core
-machine; medians drifted by ±30 % between runs). JAX and PyTorch are not compared yet.
+machine; medians drifted by ±30 % between runs). JAX `jit(value_and_grad)` (float64) is
+timed when JAX is installed (an optional extra: `pip install jax`); PyTorch is not yet.
 
 Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15]"""
 
@@ -240,6 +241,56 @@ PROBLEMS = {
 }
 
 
+def jax_losses():
+    """The same problems in jax.numpy, for jit(value_and_grad); None when JAX is absent."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        from jax.nn import log_softmax, sigmoid
+        from jax.scipy.special import logsumexp as jlse
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def sq(v):
+        return jnp.sum(v * v)
+
+    return jax, {
+        "least squares": lambda A, x, y: sq(A @ x - y),
+        "ridge": lambda A, x, y, **k: sq(A @ x - y) + k["lambda"] * sq(x),
+        "logistic loss": lambda X, w, y: jnp.sum(jnp.logaddexp(0.0, -y * (X @ w))),
+        "x'Ax": lambda x, A: x @ A @ x,
+        "tr(AXBXᵀ)": lambda A, X, B: jnp.trace(A @ X @ B @ X.T),
+        "Gaussian NLL": lambda S, C: jnp.linalg.slogdet(S)[1] + jnp.trace(jnp.linalg.solve(S, C)),
+        "a'inv(X)b": lambda u, X, v: u @ jnp.linalg.solve(X, v),
+        "matrix factorization": lambda U, V, Y: sq(U @ V.T - Y),
+        "softmax regression": lambda y, W, x: -(y @ log_softmax(W @ x)),
+        "2-layer MLP": lambda y, W2, W1, x: -(y @ log_softmax(W2 @ sigmoid(W1 @ x))),
+        "4-layer tanh MLP": lambda W4, W3, W2, W1, x, y: sq(
+            W4 @ jnp.tanh(W3 @ jnp.tanh(W2 @ jnp.tanh(W1 @ x))) - y),
+        "logsumexp": lambda x: jlse(x),
+        "logdet": lambda X: jnp.linalg.slogdet(X)[1],
+    }
+
+
+def jax_contender(jax, loss, wrt, kwargs):
+    names = list(kwargs)
+    argnums = tuple(names.index(w) for w in wrt)
+
+    def positional(*args):
+        return loss(**dict(zip(names, args)))
+
+    fn = jax.jit(jax.value_and_grad(positional, argnums=argnums))
+    args = [jax.numpy.asarray(kwargs[n]) for n in names]
+
+    def call(**_):
+        value, grads = fn(*args)
+        jax.block_until_ready(grads)
+        return value, grads
+    call()  # compile outside the timing
+    return call
+
+
 def batch_time(fn, kwargs, repeats):
     t = time.perf_counter()
     for _ in range(repeats):
@@ -253,9 +304,10 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
+    jx = jax_losses()
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
-          "matdiff / hand f+∇f |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "JAX jit(value_and_grad) / hand f | matdiff / fastest other |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, make in PROBLEMS.items():
         expr, wrt, let, data, hand_f, hand_fg = make()
         mod = matdiff.grad(expr, wrt, let).compile()
@@ -266,15 +318,18 @@ def main(argv=None):
             assert np.isclose(value, ref_value, rtol=1e-6), (name, value, ref_value)
             for w in wrt:
                 assert np.allclose(grads[w], ref_grads[w], rtol=1e-6, atol=1e-8), (name, w)
-            times = {"f": [], "fg": [], "md": []}
+            contenders = {"f": hand_f, "fg": hand_fg, "md": mod.f_and_grad}
+            if jx is not None:
+                contenders["jax"] = jax_contender(jx[0], jx[1][name], wrt, kwargs)
+            times = {k: [] for k in contenders}
             for _ in range(5):  # interleave the contenders
-                times["f"].append(batch_time(hand_f, kwargs, args.repeats))
-                times["fg"].append(batch_time(hand_fg, kwargs, args.repeats))
-                times["md"].append(batch_time(mod.f_and_grad, kwargs, args.repeats))
+                for k, fn in contenders.items():
+                    times[k].append(batch_time(fn, kwargs, args.repeats))
             t = {k: min(v) for k, v in times.items()}
+            fastest = min(t[k] for k in t if k not in ("f", "md"))
+            jax_cell = f"{t['jax'] / t['f']:.2f}" if "jax" in t else "—"
             print(f"| {name} | {n} | {t['f'] * 1e6:.1f} | {t['fg'] / t['f']:.2f} | "
-                  f"{t['md'] / t['f']:.2f} | "
-                  f"{t['md'] / t['fg']:.2f} |", flush=True)
+                  f"{t['md'] / t['f']:.2f} | {jax_cell} | {t['md'] / fastest:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from .errors import InternalError, MatdiffError
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-_VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed"}
+_VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
@@ -51,8 +51,12 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="Derive ∂f/∂X for each --wrt variable: the differential "
                                     "df = tr(Gᵀ dX) and the gradient G (shape of X).")
     common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+    sp.add_argument("--wrt", action="append", metavar="X",
                     help="variable to differentiate by (repeatable)")
+    sp.add_argument("--along", metavar="T",
+                    help="total derivative df/dT along a path given by --define (chain rule)")
+    sp.add_argument("--define", action="append", default=[], metavar="NAME=EXPR",
+                    help="an inner function for --along, e.g. --define x=A*u")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
     sp.add_argument("--steps", action="store_true", help="show the derivation rule by rule")
     sp.add_argument("--no-check", action="store_true",
@@ -167,6 +171,10 @@ def cmd_parse(args, out) -> int:
 def cmd_grad(args, out) -> int:
     from .gradient import derive
 
+    if args.along:
+        return cmd_along(args, out)
+    if not args.wrt:
+        raise MatdiffError("grad needs --wrt X (or --along T with --define NAME=EXPR)")
     result = derive(_read_expr(args.expr), args.wrt, _declarations(args.let),
                     check=not args.no_check, steps=args.steps)
     if args.format == "json":
@@ -227,6 +235,22 @@ def cmd_check(args, out) -> int:
                           steps=args.steps)
     out.write(verdict.text + "\n")
     return EXIT_OK if verdict.correct else EXIT_WRONG
+
+
+def cmd_along(args, out) -> int:
+    from .chain import along, parse_definitions
+    from .printing.render import along_json, along_text
+
+    if args.wrt:
+        raise MatdiffError("--along and --wrt do not go together: --along T differentiates "
+                           "along the path")
+    result = along(_read_expr(args.expr), args.along, parse_definitions(args.define),
+                   _declarations(args.let))
+    if args.format == "json":
+        out.write(json.dumps(along_json(result), ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(along_text(result, latex=args.format == "latex") + "\n")
+    return EXIT_OK
 
 
 def cmd_linear_map(args, out) -> int:

@@ -52,6 +52,22 @@ def typecheck(text: str, types: dict[str, str] | None = None) -> Typed:
         raise e.with_source(text) from None
 
 
+def typecheck_system(main: str, definitions: list[tuple[str, str]],
+                     types: dict[str, str] | None = None) -> tuple[Typed, dict[str, Typed]]:
+    """The main expression and `NAME = EXPR` definitions, typed together."""
+    pieces = [(main, None, parse_syntax(main))]
+    for name, text in definitions:
+        pieces.append((text, name, parse_syntax(text)))
+    declared = check_kinds(types)
+    while True:
+        try:
+            typed = _Checker(main, declared).run_system(pieces)
+            break
+        except _KindFromContext as need:
+            declared = {**declared, need.name: need.kind}
+    return typed[0], {name: t for (name, _), t in zip(definitions, typed[1:])}
+
+
 class _KindFromContext(Exception):
     def __init__(self, name: str, kind: str):
         self.name, self.kind = name, kind
@@ -75,6 +91,32 @@ class _Checker:
         variables = {name: E.var(name, self.var_kinds[name], self.resolve(shape))
                      for name, shape in self.var_shapes.items()}
         return Typed(root, self.text, variables)
+
+    def run_system(self, pieces: list[tuple[str, str | None, Syn]]) -> list[Typed]:
+        """Several expressions typed together (shared variables and dimensions); a piece with
+        a name defines that variable, so its shape must equal the variable's."""
+        for text, name, syn in pieces:
+            self.text = text
+            try:
+                shape = self.infer(syn)
+                if name is not None:
+                    own = Name((0, len(name)), 1, name)
+                    var_shape = self.infer(own)
+                    for a, b in zip(var_shape, shape):
+                        if not self.dims.unify(a, b):
+                            raise ShapeError(
+                                f"{name} is {self.dims.describe(var_shape)} but its definition "
+                                f"is {self.dims.describe(shape)}", (0, len(text)))
+            except MatdiffError as e:
+                raise e.with_source(text) from None
+        self.names = self.dims.names()
+        out = []
+        for text, _, syn in pieces:
+            self.text = text
+            out.append(self.build(syn))
+        variables = {name: E.var(name, self.var_kinds[name], self.resolve(shape))
+                     for name, shape in self.var_shapes.items()}
+        return [Typed(root, text, variables) for root, (text, _, _) in zip(out, pieces)]
 
     # ------------------------------------------------------------ helpers
 

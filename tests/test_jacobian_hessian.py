@@ -136,3 +136,43 @@ def test_cli_jacobian_and_hessian():
     assert code == 2
     code, out, err = run("codegen", "A*exp(x)", "--wrt", "x", "--jacobian", "--verify")
     assert code == 0 and "verify: ok" in err
+
+
+ALONG = [
+    ("norm2(x)^2", "t", ["x=A*u", "u=exp(t)*v"], "2exp(t)²·vᵀAᵀAv"),
+    ("sigmoid(w'*x)", "t", ["x=t*v+y"], None),
+    ("x'*B*x", "t", ["x=sin(t)*u + cos(t)*y"], None),
+    ("softmax(x)", "t", ["x=t*v"], None),
+]
+
+
+@pytest.mark.parametrize("expr,t,defs,form", ALONG, ids=[a[0] for a in ALONG])
+def test_total_derivative_along_a_path(expr, t, defs, form):
+    from matdiff.chain import along, parse_definitions
+    from matdiff.numeric import dim_sizes, evaluate, random_env
+
+    result = along(expr, t, parse_definitions(defs))
+    assert result.checked
+    if form is not None:
+        assert to_unicode(result.total) == form
+    # independent check: central differences of the substituted f along t
+    variables = result.typed.variables
+    sizes = dim_sizes(variables, result.typed.root, result.total)
+    env = random_env(variables, sizes, np.random.default_rng(5), "signed")
+    eps = 1e-5
+    plus = {**env, t: env[t] + eps}
+    minus = {**env, t: env[t] - eps}
+    fd = (evaluate(result.typed.root, plus, sizes) - evaluate(result.typed.root, minus, sizes)) \
+        / (2 * eps)
+    assert np.allclose(evaluate(result.total, env, sizes), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_cli_along():
+    code, out, _ = run("grad", "norm2(x)^2", "--along", "t", "--define", "x=A*u",
+                       "--define", "u=exp(t)*v")
+    assert code == 0
+    assert "chain rule: df/dt = (∂f/∂xᵀ)(∂x/∂uᵀ)(∂u/∂t)" in out
+    assert "= (2xᵀ)(A)(exp(t)·v)" in out
+    assert run("grad", "x'*x", "--along", "t", "--define", "x=y")[0] == 2
+    assert run("grad", "x'*x", "--along", "t", "--define", "x")[0] == 2
+    assert run("grad", "x'*x")[0] == 2

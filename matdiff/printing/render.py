@@ -199,3 +199,49 @@ def linear_map_json(results) -> dict:
             entry[r.kind] = to_text(r.result)
         out[key][r.wrt] = entry
     return out
+
+
+# ---------------------------------------------------------------- along a path
+
+
+def along_text(result, latex: bool = False) -> str:
+    p = LatexPrinter() if latex else UnicodePrinter()
+    t = p.var_name(result.along)
+    if latex:
+        lines = [rf"\frac{{\mathrm{{d}}f}}{{\mathrm{{d}}{t}}} = {p.doc(result.total)}"]
+        return "\n".join(lines)
+    lines = [f"f = {p.doc(result.main)}"]
+    for name, node in (result.definitions or {}).items():
+        lines.append(f"{p.var_name(name)} = {p.doc(node)}")
+    if result.links:
+        names = [(link.of, link.name) for link in result.links]
+        factors = "".join(f"(∂{p.var_name(a) if a != 'f' else 'f'}/∂{p.var_name(b)}"
+                          + ("ᵀ)" if not _is_scalar_link(result, b) else ")")
+                          for a, b in names)
+        values = "".join(f"({p.doc(link.jacobian)})" for link in result.links)
+        lines.append(f"chain rule: df/d{t} = {factors}")
+        lines.append(f"          = {values}")
+    lines.append(f"df/d{t} = {p.doc(result.total)}")
+    if result.checked:
+        lines.append(f"(checked against central finite differences: max relative error "
+                     f"{result.max_error:.1e})")
+    return "\n".join(lines)
+
+
+def _is_scalar_link(result, name: str) -> bool:
+    for link in result.links:
+        if link.name == name:
+            return link.jacobian.shape[1] is E.ONE
+    return True
+
+
+def along_json(result) -> dict:
+    return {
+        "expression": result.typed.source,
+        "along": result.along,
+        "chain": [{"of": link.of, "by": link.name, "jacobian": to_text(link.jacobian)}
+                  for link in result.links],
+        "derivative": to_text(result.total),
+        "latex": LatexPrinter().doc(result.total),
+        "checked": result.checked,
+    }

@@ -12,13 +12,25 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __all__ = ["grad", "parse", "MatdiffError"]
 
+import sys
+
 from .errors import MatdiffError
+
+# Expressions may nest up to syntax.MAX_DEPTH levels and their derivatives a few times deeper;
+# the recursive passes (typing, printing) need more than Python's default 1,000 frames.
+_RECURSION = 20000
+
+
+def _allow_deep_expressions() -> None:
+    if sys.getrecursionlimit() < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)
 
 
 def parse(expr: str, types: dict[str, str] | None = None):
     """The typed expression (root node and variables) of `expr`."""
     from .typecheck import typecheck
 
+    _allow_deep_expressions()
     return typecheck(expr, types)
 
 
@@ -27,4 +39,5 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
     from .api import GradientResult
     from .gradient import derive
 
+    _allow_deep_expressions()
     return GradientResult(derive(expr, wrt, types, check=check, steps=False))

@@ -320,7 +320,9 @@ _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
 def main(argv: list[str] | None = None, out=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    from . import _allow_deep_expressions
+
+    _allow_deep_expressions()
     parser = _build_parser()
     try:
         if not argv:

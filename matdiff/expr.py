@@ -488,20 +488,35 @@ def _symmetric(x: Node) -> bool:
 
 
 def free_vars(x: Node) -> frozenset[str]:
-    return x.memo("free", _free_vars)
+    """Names of the variables below x (memoised per node, computed without recursion)."""
+    for n in postorder(x, known=_Memoised("free")):
+        if n.op == "var":
+            value = frozenset((n.attr[0],))
+        else:
+            value = frozenset().union(*(a._memo["free"] for a in n.args))
+        n.memo("free", lambda _n, v=value: v)
+    return x._memo["free"]
 
 
-def _free_vars(x: Node) -> frozenset[str]:
-    if x.op == "var":
-        return frozenset((x.attr[0],))
-    out: frozenset[str] = frozenset()
-    for a in x.args:
-        out = out | free_vars(a)
-    return out
+class _Memoised:
+    """`n in _Memoised(key)`: n already carries that memo (postorder skips it)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __contains__(self, n: Node) -> bool:
+        return n._memo is not None and self.key in n._memo
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def has_differential(x: Node) -> bool:
-    return x.memo("lin", lambda n: n.op == "dvar" or any(has_differential(a) for a in n.args))
+    """x contains a differential dX (memoised per node, computed without recursion)."""
+    for n in postorder(x, known=_Memoised("lin")):
+        value = n.op == "dvar" or any(a._memo["lin"] for a in n.args)
+        n.memo("lin", lambda _n, v=value: v)
+    return x._memo["lin"]
 
 
 def variables(x: Node) -> dict[str, Node]:

@@ -233,7 +233,7 @@ class _Checker:
                 scalar_side = left if sa else right
                 raise ShapeError(
                     f"cannot {'add' if op == '+' else 'subtract'} a scalar and a "
-                    f"{_kind_word(self.dims.resolve(b if sa else a))}: {self.src(left)} is "
+                    f"{E.shape_kind(self.dims.resolve(b if sa else a))}: {self.src(left)} is "
                     f"{self.describe(left)}, {self.src(right)} is {self.describe(right)}", span,
                     hint=f"write {self.src(scalar_side)}*vector(1) or *matrix(1) to broadcast")
             self.unify(a[0], b[0], f"cannot {'add' if op == '+' else 'subtract'} these", left,
@@ -387,10 +387,6 @@ class _Span(Syn):
     __slots__ = ()
 
 
-def _kind_word(shape) -> str:
-    return E.shape_kind(shape)
-
-
 def _number(text: str) -> Fraction:
     return Fraction(text)
 
@@ -415,15 +411,11 @@ def _times(a: E.Node, b: E.Node) -> E.Node:
     return E.matmul(a, b)
 
 
-def _elementwise_div(a: E.Node, b: E.Node) -> E.Node:
-    return E.hdiv(a, b)
-
-
 _PRODUCT_BUILD = {
     "*": _times,
     "": _times,
     ".*": lambda a, b: E.hadamard(a, b),
-    "./": _elementwise_div,
+    "./": lambda a, b: E.hdiv(a, b),
     "/": lambda a, b: E.scale(E.power(b, E.const(-1)), a),
 }
 

@@ -238,3 +238,11 @@ def test_round_trip_through_the_text_printer(expr):
     node = typecheck(expr).root
     again = typecheck(to_text(node)).root
     assert again is node or to_text(again) == to_text(node)
+
+
+def test_api_handles_deeply_nested_expressions():
+    import matdiff
+
+    expr = "sum(" + "tanh(" * 900 + "x" + ")" * 900 + ")"
+    g = matdiff.grad(expr, "x")
+    assert str(g.gradient("x")).count("tanh(") >= 900

@@ -10,7 +10,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import expr as E
-from ..ops import ELEMENTWISE
 
 SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 7)
 
@@ -227,8 +226,3 @@ class Printer:
 
     def p_inv(self, node):
         return self.call("inv", node.args[0])
-
-
-def elementwise_spelling(name: str, attr: str) -> str | None:
-    entry = ELEMENTWISE.get(name)
-    return getattr(entry, attr) if entry is not None else None

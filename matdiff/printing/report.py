@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from .. import expr as E
 from ..simplify import simplify
 from .latex import LatexPrinter
-from .text import to_text
 from .unicode import UnicodePrinter
 
 _LEAVES = ("var", "const", "ones", "eye", "zero", "dvar")
@@ -205,7 +204,3 @@ def latex_steps(result) -> str:
         lines.append(differential_latex(g, v, p.var_name(name)).replace(" = ", " &= ", 1))
         lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} &= {g}")
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
-
-
-def plain_text(node: E.Node) -> str:
-    return to_text(node)

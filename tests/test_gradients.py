@@ -241,8 +241,12 @@ def test_round_trip_through_the_text_printer(expr):
 
 
 def test_api_handles_deeply_nested_expressions():
-    import matdiff
+    # a fresh interpreter: the test process itself has a raised recursion limit (conftest)
+    import subprocess
+    import sys
 
-    expr = "sum(" + "tanh(" * 900 + "x" + ")" * 900 + ")"
-    g = matdiff.grad(expr, "x")
-    assert str(g.gradient("x")).count("tanh(") >= 900
+    code = ("import matdiff; e = 'sum(' + 'tanh(' * 900 + 'x' + ')' * 900 + ')'; "
+            "print(str(matdiff.grad(e, 'x').gradient('x')).count('tanh(') >= 900)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.strip() == "True", proc.stderr[-500:]

@@ -2,7 +2,8 @@
 forward pass. One process; the contenders are interleaved, each timed as the best of 5
 batches of `--repeats` calls (the minimum is the stable statistic on a shared 2-core
 machine; medians drifted by ±30 % between runs). JAX `jit(value_and_grad)` (float64) is
-timed when JAX is installed (an optional extra: `pip install jax`); PyTorch is not yet.
+timed when JAX is installed, PyTorch autograd (leaves, forward, backward) when PyTorch is;
+both are optional (`pip install jax torch`) and skipped when absent.
 
 Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15]"""
 
@@ -273,6 +274,48 @@ def jax_losses():
     }
 
 
+def torch_losses():
+    """The same problems in PyTorch, for autograd; None when PyTorch is absent."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    F = torch.nn.functional
+
+    def sq(v):
+        return torch.sum(v * v)
+
+    return torch, {
+        "least squares": lambda A, x, y: sq(A @ x - y),
+        "ridge": lambda A, x, y, **k: sq(A @ x - y) + k["lambda"] * sq(x),
+        "logistic loss": lambda X, w, y: torch.sum(F.softplus(-y * (X @ w))),
+        "x'Ax": lambda x, A: x @ A @ x,
+        "tr(AXBXᵀ)": lambda A, X, B: torch.trace(A @ X @ B @ X.T),
+        "Gaussian NLL": lambda S, C: torch.linalg.slogdet(S)[1] + torch.trace(
+            torch.linalg.solve(S, C)),
+        "a'inv(X)b": lambda u, X, v: u @ torch.linalg.solve(X, v),
+        "matrix factorization": lambda U, V, Y: sq(U @ V.T - Y),
+        "softmax regression": lambda y, W, x: -(y @ F.log_softmax(W @ x, dim=0)),
+        "2-layer MLP": lambda y, W2, W1, x: -(y @ F.log_softmax(W2 @ torch.sigmoid(W1 @ x),
+                                                                  dim=0)),
+        "4-layer tanh MLP": lambda W4, W3, W2, W1, x, y: sq(
+            W4 @ torch.tanh(W3 @ torch.tanh(W2 @ torch.tanh(W1 @ x))) - y),
+        "logsumexp": lambda x: torch.logsumexp(x, 0),
+        "logdet": lambda X: torch.linalg.slogdet(X)[1],
+    }
+
+
+def torch_contender(torch, loss, wrt, kwargs):
+    """Autograd as it is used: leaves that require grad, forward, backward, read .grad."""
+    def call(**_):
+        leaves = {n: torch.tensor(np.asarray(v, dtype=float), requires_grad=n in wrt)
+                  for n, v in kwargs.items()}
+        value = loss(**leaves)
+        value.backward()
+        return value.item(), {w: leaves[w].grad for w in wrt}
+    return call
+
+
 def jax_contender(jax, loss, wrt, kwargs):
     names = list(kwargs)
     argnums = tuple(names.index(w) for w in wrt)
@@ -305,9 +348,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     jx = jax_losses()
+    tx = torch_losses()
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
-          "JAX jit(value_and_grad) / hand f | matdiff / fastest other |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "JAX / hand f | PyTorch / hand f | matdiff / fastest other |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, make in PROBLEMS.items():
         expr, wrt, let, data, hand_f, hand_fg = make()
         mod = matdiff.grad(expr, wrt, let).compile()
@@ -321,15 +365,20 @@ def main(argv=None):
             contenders = {"f": hand_f, "fg": hand_fg, "md": mod.f_and_grad}
             if jx is not None:
                 contenders["jax"] = jax_contender(jx[0], jx[1][name], wrt, kwargs)
+            if tx is not None:
+                contenders["torch"] = torch_contender(tx[0], tx[1][name], wrt, kwargs)
+                value_t, grads_t = contenders["torch"]()
+                assert np.isclose(value_t, ref_value, rtol=1e-6), (name, "torch")
             times = {k: [] for k in contenders}
             for _ in range(5):  # interleave the contenders
                 for k, fn in contenders.items():
                     times[k].append(batch_time(fn, kwargs, args.repeats))
             t = {k: min(v) for k, v in times.items()}
             fastest = min(t[k] for k in t if k not in ("f", "md"))
-            jax_cell = f"{t['jax'] / t['f']:.2f}" if "jax" in t else "—"
+            cells = [f"{t[k] / t['f']:.2f}" if k in t else "—" for k in ("jax", "torch")]
             print(f"| {name} | {n} | {t['f'] * 1e6:.1f} | {t['fg'] / t['f']:.2f} | "
-                  f"{t['md'] / t['f']:.2f} | {jax_cell} | {t['md'] / fastest:.2f} |", flush=True)
+                  f"{t['md'] / t['f']:.2f} | {cells[0]} | {cells[1]} | "
+                  f"{t['md'] / fastest:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,19 @@ def _logdet_lu(f):
     return np.sum(np.log(np.abs(diag))) if sign > 0 else np.nan
 
 
+def _inv_lu(f):
+    # the inverse from the LU factors (LAPACK getri): cheaper than solving against I
+    inv, info = sla.lapack.dgetri(f[0], f[1])
+    return inv
+
+
+def _inv_chol(f):
+    # the inverse from the Cholesky factor (LAPACK potri fills one triangle)
+    c, lower = f
+    tri, info = sla.lapack.dpotri(c, lower=lower)
+    return np.tril(tri) + np.tril(tri, -1).T if lower else np.triu(tri) + np.triu(tri, 1).T
+
+
 def _det_chol(f):
     return np.prod(np.diag(f[0])) ** 2
 
@@ -362,8 +375,8 @@ class _Body:
         base = self.inverses.get(x)
         if base is None:  # needed whole (e.g. the gradient X⁻ᵀ): formed once, named
             base = python_name(f"{self._stem(x)}_inv", self.taken)
-            self.lines.append(f"    {base} = "
-                              f"{self.solve(x, False, f'np.eye({_dim(self.ctx, x.shape[0])})')}")
+            how = "_inv_chol" if self._spd(x) else "_inv_lu"
+            self.lines.append(f"    {base} = {how}({self.factor(x)})")
             self.inverses[x] = base
         hit = self.exprs[n] = f"{base}.T" if transposed and not self._spd(x) else base
         return hit

@@ -58,8 +58,20 @@ def main(argv=None):
         return
     rng = np.random.default_rng(0)
     probs, data = problems(jnp)
-    print("| problem | n | matdiff hess_x (µs) | JAX jit(hessian) (µs) | matdiff / JAX |")
-    print("|---|---:|---:|---:|---:|")
+    try:
+        import torch
+        torch_losses = {
+            "x'Ax": lambda A, x, **_: x @ A @ x,
+            "least squares": lambda A, x, y, **_: torch.sum((A @ x - y) ** 2),
+            "logistic loss": lambda X, x, y, **_: torch.sum(
+                torch.nn.functional.softplus(-y * (X @ x))),
+            "logsumexp(Ax)": lambda A, x, **_: torch.logsumexp(A @ x, 0),
+        }
+    except ImportError:
+        torch = None
+    print("| problem | n | matdiff hess_x (µs) | JAX jit(hessian) (µs) | "
+          "PyTorch torch.func.hessian (µs) | matdiff / fastest other |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, expr, wrt, loss, names in probs:
         derivation = derive(expr, [wrt])
         mod = load_module(numpy_module(derivation, hessian_extras(expr, [wrt])))
@@ -80,12 +92,25 @@ def main(argv=None):
 
             def theirs():
                 return hess(*pos).block_until_ready()
-            times = {"md": [], "jax": []}
+            contenders = {"md": ours, "jax": theirs}
+            if torch is not None:
+                tkw = {k: torch.tensor(v) for k, v in kw.items()}
+                tl = torch_losses[name]
+
+                def torch_hess(tkw=tkw, tl=tl):
+                    rest = {k: v for k, v in tkw.items() if k != wrt}
+                    return torch.func.hessian(lambda x: tl(x=x, **rest))(tkw[wrt])
+                assert np.allclose(torch_hess().numpy(), ref, rtol=1e-6, atol=1e-8), name
+                contenders["torch"] = torch_hess
+            times = {k: [] for k in contenders}
             for _ in range(5):
-                times["md"].append(batch(ours, args.repeats))
-                times["jax"].append(batch(theirs, args.repeats))
-            a, b = min(times["md"]), min(times["jax"])
-            print(f"| {name} | {n} | {a * 1e6:.1f} | {b * 1e6:.1f} | {a / b:.2f} |", flush=True)
+                for k, fn in contenders.items():
+                    times[k].append(batch(fn, args.repeats))
+            t = {k: min(v) for k, v in times.items()}
+            other = min(v for k, v in t.items() if k != "md")
+            tcell = f"{t['torch'] * 1e6:.1f}" if "torch" in t else "—"
+            print(f"| {name} | {n} | {t['md'] * 1e6:.1f} | {t['jax'] * 1e6:.1f} | {tcell} | "
+                  f"{t['md'] / other:.2f} |", flush=True)
 
     print()
     print("| problem | n | matdiff hvp_X (µs) | JAX jit(jvp(grad)) (µs) | matdiff / JAX |")

@@ -15,7 +15,7 @@ EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
-                 "-h", "--help"}
+                 "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
 
 
@@ -76,6 +76,9 @@ def _build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--wrt", action="append", required=True, metavar="x")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    sp.add_argument("--vec", action="store_true",
+                    help="the Kronecker form vec(df) = J vec(dX), for matrix-valued "
+                         "expressions or matrix variables")
 
     sp = sub.add_parser("hessian", help="Hessian of a scalar expression",
                         description="H = ∂²f/∂x∂xᵀ for a vector or scalar x; for a matrix X "
@@ -254,10 +257,11 @@ def cmd_along(args, out) -> int:
 
 
 def cmd_linear_map(args, out) -> int:
-    from .jacobian import hessian, jacobian
+    from .jacobian import hessian, jacobian, vec_jacobian
     from .printing.render import linear_map_json, linear_map_latex, linear_map_text
 
-    build = jacobian if args.command == "jacobian" else hessian
+    build = hessian if args.command == "hessian" else (
+        vec_jacobian if getattr(args, "vec", False) else jacobian)
     expr, types = _read_expr(args.expr), _declarations(args.let)
     results = [build(expr, w, types) for w in dict.fromkeys(args.wrt)]
     if args.format == "json":

@@ -37,6 +37,18 @@ class Dim:
 
 
 ONE = Dim("1")
+# composite dimensions of vec/Kronecker forms: Dim("q·m") stands for the product q·m
+PRODUCTS: dict[Dim, tuple[Dim, Dim]] = {}
+
+
+def dim_product(a: Dim, b: Dim) -> Dim:
+    if a is ONE:
+        return b
+    if b is ONE:
+        return a
+    d = Dim(f"{a.name}·{b.name}")
+    PRODUCTS[d] = (a, b)
+    return d
 Shape = tuple[Dim, Dim]
 SCALAR: Shape = (ONE, ONE)
 
@@ -439,6 +451,31 @@ def softmax(x: Node) -> Node:
     return make("softmax", (x,), None, x.shape)
 
 
+def kron(a: Node, b: Node) -> Node:
+    """The Kronecker product a ⊗ b."""
+    if a.is_scalar:
+        return scale(a, b)
+    if b.is_scalar:
+        return scale(b, a)
+    if a.op == "eye" and b.op == "eye":
+        return eye(dim_product(a.shape[0], b.shape[0]))
+    return make("kron", (a, b), None, (dim_product(a.shape[0], b.shape[0]),
+                                        dim_product(a.shape[1], b.shape[1])))
+
+
+def vec(x: Node) -> Node:
+    """The columns of x stacked into one column (column-major, as in vec(AXB) = (Bᵀ⊗A)vec X)."""
+    if x.shape[1] is ONE:
+        return x
+    return make("vec", (x,), None, (dim_product(x.shape[1], x.shape[0]), ONE))
+
+
+def commutation(rows: Dim, cols: Dim) -> Node:
+    """K with K·vec(M) = vec(Mᵀ) for an r×c matrix M."""
+    return make("commutation", (), (rows, cols), (dim_product(rows, cols),
+                                                   dim_product(cols, rows)))
+
+
 def inner(g: Node, m: Node) -> Node:
     """⟨G, M⟩ = tr(Gᵀ M) for G, M of one shape, spelled as a person would: g·m, gᵀm, sum(G),
     or tr(GᵀM)."""
@@ -598,4 +635,6 @@ BUILDERS = {
     "diag_embed": lambda n, a: diag_embed(a[0]),
     "diag_extract": lambda n, a: diag_extract(a[0]),
     "softmax": lambda n, a: softmax(a[0]),
+    "kron": lambda n, a: kron(a[0], a[1]),
+    "vec": lambda n, a: vec(a[0]),
 }

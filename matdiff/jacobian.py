@@ -159,6 +159,85 @@ LIFT = {
 }
 
 
+# ---------------------------------------------------------------- vec forms
+
+
+class _VecLifted(dict):
+    """K with vec(L) = K·vec(dX), one rule per linear operator (vec is column-major):
+    vec(P·L·Q) = (Qᵀ ⊗ P)·vec L, vec(Lᵀ) = K(r,c)·vec L, vec(S ⊙ L) = diag(vec S)·vec L."""
+
+    def __missing__(self, n: E.Node) -> E.Node:
+        op = n.op
+        if op == "dvar":
+            value = E.eye(E.vec(n).shape[0]) if not n.is_scalar else E.const(1)
+        elif op == "add":
+            value = E.add(*[self[a] for a in n.args if E.has_differential(a)])
+        elif op == "scale" and E.has_differential(n.args[1]):
+            value = E.scale(n.args[0], self[n.args[1]])
+        elif op == "matmul":
+            f = n.args
+            (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
+            lin = f[i]
+            left = E.matmul(*f[:i]) if i > 0 else E.eye(lin.shape[0])
+            right = E.transpose(E.matmul(*f[i + 1:])) if i < len(f) - 1 else E.eye(
+                lin.shape[1])
+            value = E.matmul(E.kron(right, left), self[lin])
+        elif op == "transpose":
+            x = n.args[0]
+            value = E.matmul(E.commutation(x.shape[0], x.shape[1]), self[x]) \
+                if x.shape[0] is not E.ONE and x.shape[1] is not E.ONE else self[x]
+        elif op == "hadamard":
+            lin = [a for a in n.args if E.has_differential(a)][0]
+            others = E.hadamard(*[a for a in n.args if a is not lin])
+            value = E.matmul(E.diag_embed(E.vec(others)), self[lin])
+        else:
+            raise NoMatrixForm(f"no vec form for {n.op} of a differential")
+        self[n] = value
+        return value
+
+
+def vec_jacobian(source: str | Typed, wrt: str, types=None, check: bool = True):
+    """J with vec(df) = J·vec(dX): the Kronecker form of a matrix-valued derivative."""
+    typed = typecheck(source, types) if isinstance(source, str) else source
+    v = _check_wrt(typed, wrt)
+    f = typed.root
+    df = _unmarked(Differentiator({wrt})(f))
+    J = _settled(_VecLifted()[df], {}) if E.has_differential(df) else E.zero(
+        (E.vec(f).shape[0], E.vec(v).shape[0]))
+    out = LinearMapResult(typed, wrt, f, J, "vec")
+    if check:
+        _check_vec(out)
+    return out
+
+
+def _check_vec(out: LinearMapResult, seed: int = 99) -> None:
+    import numpy as np
+
+    from .numeric import dim_sizes, evaluate, find_data, random_direction
+
+    variables = out.typed.variables
+    sizes = dim_sizes(variables, out.function, out.result)
+    rng = np.random.default_rng(seed)
+    env = find_data(out.function, {}, variables, sizes, rng)
+    if env is None:
+        raise InternalError("found no point where the expression is finite for the check")
+    J = evaluate(out.result, env, sizes)
+    worst = 0.0
+    for _ in range(2):
+        d = random_direction(variables[out.wrt].attr[1], env[out.wrt].shape, rng)
+        eps = 1e-5
+        fd = (evaluate(out.function, {**env, out.wrt: env[out.wrt] + eps * d}, sizes) -
+              evaluate(out.function, {**env, out.wrt: env[out.wrt] - eps * d}, sizes)) / (2 * eps)
+        analytic = J @ d.reshape(-1, 1, order="F")
+        fd = fd.reshape(-1, 1, order="F")
+        worst = max(worst, float(np.max(np.abs(fd - analytic))) /
+                    max(1e-6, float(np.max(np.abs(fd)))))
+    if not worst <= 1e-5:
+        raise InternalError(f"the numerical self-check rejected the vec-form Jacobian "
+                            f"(relative error {worst:.2g}); this is a bug, please report it")
+    out.checked, out.max_error = True, worst
+
+
 # ---------------------------------------------------------------- public operations
 
 
@@ -188,10 +267,12 @@ def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> L
     f = typed.root
     if f.shape[1] is not E.ONE:
         raise NoMatrixForm(f"the expression is {E.shape_text(f.shape)}: a Jacobian in matrix "
-                           "form needs a scalar or column-vector expression", None, typed.source)
+                           "form needs a scalar or column-vector expression", None, typed.source,
+                           hint="--vec gives the Kronecker form vec(df) = J vec(dX)")
     if v.shape[1] is not E.ONE:
         raise NoMatrixForm(f"{wrt} is a matrix: the derivative of a vector with respect to a "
-                           "matrix is a 3rd-order tensor with no matrix form", None, typed.source)
+                           "matrix is a 3rd-order tensor with no matrix form", None, typed.source,
+                           hint="--vec gives the Kronecker form vec(df) = J vec(dX)")
     df = Differentiator({wrt})(f)
     J = _settled(lift(df, wrt), {}) if E.has_differential(df) else E.zero((f.shape[0],
                                                                               v.shape[0]))

@@ -76,7 +76,20 @@ EVAL = {
     "zero": lambda n, a, s: np.zeros(s(n.shape)),
     "ones": lambda n, a, s: np.ones(s(n.shape)),
     "eye": lambda n, a, s: np.eye(s(n.shape)[0]),
+    "kron": lambda n, a, s: np.kron(a[0], a[1]),
+    "vec": lambda n, a, s: a[0].reshape(-1, 1, order="F"),
+    "commutation": lambda n, a, s: commutation_matrix(s((n.attr[0], E.ONE))[0],
+                                                      s((n.attr[1], E.ONE))[0]),
 }
+
+
+def commutation_matrix(rows: int, cols: int) -> np.ndarray:
+    """K with K @ vec(M) = vec(M.T) for M of shape (rows, cols), vec column-major."""
+    k = np.zeros((rows * cols, rows * cols))
+    for i in range(rows):
+        for j in range(cols):
+            k[i * cols + j, j * rows + i] = 1.0
+    return k
 
 
 def evaluate(node: E.Node, env: Env, sizes: dict[E.Dim, int], cache: dict | None = None):
@@ -119,7 +132,20 @@ def dim_sizes(variables: dict[str, E.Node], *extra: E.Node) -> dict[E.Dim, int]:
         for d in v.shape:
             if d is not E.ONE and d not in dims:
                 dims.append(d)
-    return {d: SIZES[i % len(SIZES)] for i, d in enumerate(dims)}
+    sizes = {d: SIZES[i % len(SIZES)] for i, d in enumerate(d for d in dims
+                                                          if d not in E.PRODUCTS)}
+    for d in dims:  # composite dimensions of vec/Kronecker forms: products of their factors
+        sizes.setdefault(d, _product_size(d, sizes))
+    return sizes
+
+
+def _product_size(d: E.Dim, sizes: dict) -> int:
+    if d in sizes:
+        return sizes[d]
+    if d not in E.PRODUCTS:
+        return sizes.setdefault(d, SIZES[0])
+    a, b = E.PRODUCTS[d]
+    return _product_size(a, sizes) * _product_size(b, sizes)
 
 
 def random_value(kind: str, shape: tuple[int, int], rng: np.random.Generator, mode: str):

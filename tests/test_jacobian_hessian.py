@@ -176,3 +176,40 @@ def test_cli_along():
     assert run("grad", "x'*x", "--along", "t", "--define", "x=y")[0] == 2
     assert run("grad", "x'*x", "--along", "t", "--define", "x")[0] == 2
     assert run("grad", "x'*x")[0] == 2
+
+
+VEC_FORMS = [
+    ("A*X*B", "X", "Bᵀ ⊗ A"),
+    ("X'", "X", "K(m,n)"),
+    ("X.*Y", "X", "diag(vec(Y))"),
+    ("X*x", "X", "xᵀ ⊗ I"),
+    ("X*X", "X", "Xᵀ ⊗ I + I ⊗ X"),
+    ("inv(X)", "X", "−X⁻ᵀ ⊗ X⁻¹"),
+]
+
+
+@pytest.mark.parametrize("expr,wrt,form", VEC_FORMS, ids=[v[0] for v in VEC_FORMS])
+def test_vec_kronecker_forms(expr, wrt, form):
+    from matdiff.jacobian import vec_jacobian
+
+    result = vec_jacobian(expr, wrt)
+    assert to_unicode(result.result) == form
+    # independent check: vec((f(X+εV) − f(X−εV))/2ε) against J·vec(V)
+    variables = result.typed.variables
+    sizes = dim_sizes(variables, result.function, result.result)
+    rng = np.random.default_rng(8)
+    env = find_data(result.function, {}, variables, sizes, rng)
+    V = rng.standard_normal(env[wrt].shape)
+    eps = 1e-5
+    fd = (evaluate(result.function, {**env, wrt: env[wrt] + eps * V}, sizes) -
+          evaluate(result.function, {**env, wrt: env[wrt] - eps * V}, sizes)) / (2 * eps)
+    J = evaluate(result.result, env, sizes)
+    assert np.allclose(J @ V.reshape(-1, 1, order="F"), fd.reshape(-1, 1, order="F"),
+                       rtol=1e-6, atol=1e-8)
+
+
+def test_cli_vec_form():
+    code, out, _ = run("jacobian", "A*X*B", "--wrt", "X", "--vec")
+    assert code == 0 and "J = ∂vec(f)/∂vec(X)ᵀ = Bᵀ ⊗ A" in out
+    code, _, err = run("jacobian", "A*X*B", "--wrt", "X")
+    assert code == 2 and "--vec" in err

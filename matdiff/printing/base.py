@@ -53,6 +53,7 @@ class Printer:
     """Subclasses set the spellings; `doc(node)` returns the printed text."""
 
     minus = "-"
+    kron_sep = " kron "
     plus_sep = " + "
     minus_sep = " - "
 
@@ -226,3 +227,15 @@ class Printer:
 
     def p_inv(self, node):
         return self.call("inv", node.args[0])
+
+    # vec / Kronecker forms (jacobian --vec): not in the expression language
+    def p_kron(self, node):
+        a, b = node.args
+        return f"{self.first_factor(a, 'kron')}{self.kron_sep}{self.at(b, UNARY)}", PRODUCT
+
+    def p_vec(self, node):
+        return self.call("vec", node.args[0])
+
+    def p_commutation(self, node):
+        rows, cols = node.attr
+        return f"K({rows.name},{cols.name})", ATOM

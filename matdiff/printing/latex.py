@@ -33,6 +33,14 @@ class LatexPrinter(Printer):
     hadamard_sep = r" \odot "
     hdiv_sep = r" \oslash "
     transpose_mark = r"^{\top}"
+    kron_sep = r" \otimes "
+
+    def p_commutation(self, node):
+        rows, cols = node.attr
+        return rf"K_{{{rows.name},{cols.name}}}", ATOM
+
+    def p_vec(self, node):
+        return self.call(r"\operatorname{vec}", node.args[0])
 
     def paren(self, text):
         return rf"\left({text}\right)"

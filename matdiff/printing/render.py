@@ -134,6 +134,8 @@ def _title(r, printer) -> str:
         return f"J = ∂f/∂{x}ᵀ"
     if r.kind == "hessian":
         return f"H = ∂²f/∂{x}∂{x}ᵀ"
+    if r.kind == "vec":
+        return f"J = ∂vec(f)/∂vec({x})ᵀ"
     return f"H[{printer.var_name(r.direction.attr[0])}]"
 
 
@@ -150,6 +152,9 @@ def linear_map_text(results) -> str:
                     if not r.result.is_scalar else "a scalar")
         elif r.kind == "hessian":
             note = f"d²f = d{p.var_name(r.wrt)}ᵀ H d{p.var_name(r.wrt)}"
+        elif r.kind == "vec":
+            note = (f"vec(df) = J vec(d{p.var_name(r.wrt)}), vec stacking columns; "
+                    "K(m,n) is the commutation matrix, K vec(M) = vec(Mᵀ)")
         else:
             v = p.var_name(r.direction.attr[0])
             note = (f"{p.var_name(r.wrt)} is a matrix, so the Hessian is a 4th-order tensor; this "
@@ -169,7 +174,10 @@ def linear_map_latex(results) -> str:
     out = []
     for r in results:
         x = lp.var_name(r.wrt)
-        if r.kind == "jacobian":
+        if r.kind == "vec":
+            lhs = (rf"\frac{{\partial \operatorname{{vec}} f}}"
+                   rf"{{\partial (\operatorname{{vec}} {x})^{{\top}}}}")
+        elif r.kind == "jacobian":
             lhs = rf"\frac{{\partial f}}{{\partial {x}^{{\top}}}}"
         elif r.kind == "hessian":
             lhs = rf"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"
@@ -182,7 +190,7 @@ def linear_map_latex(results) -> str:
 def linear_map_json(results) -> dict:
     lp = LatexPrinter()
     first = results[0]
-    key = "jacobian" if first.kind == "jacobian" else "hessian"
+    key = "jacobian" if first.kind in ("jacobian", "vec") else "hessian"
     out = {
         "expression": first.typed.source,
         "variables": {name: {"kind": v.attr[1], "shape": E.shape_dims(v.shape)}
@@ -195,6 +203,8 @@ def linear_map_json(results) -> dict:
         if r.kind == "hvp":
             entry["hvp"] = to_text(r.result)
             entry["direction"] = r.direction.attr[0]
+        elif r.kind == "vec":
+            entry["vec_jacobian"] = UnicodePrinter().doc(r.result)  # ⊗ is not in the language
         else:
             entry[r.kind] = to_text(r.result)
         out[key][r.wrt] = entry

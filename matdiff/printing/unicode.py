@@ -21,6 +21,7 @@ class UnicodePrinter(Printer):
     hdiv_sep = " ⊘ "
     epow_sep = "^∘"
     transpose_mark = "ᵀ"
+    kron_sep = " ⊗ "
 
     def var_name(self, name: str) -> str:
         m = re.fullmatch(r"([A-Za-zα-ωΑ-Ω]+)_?(\d+)", name)

@@ -249,6 +249,7 @@ class LinearMapResult:
     result: E.Node  # J, H, or H[V]
     kind: str  # "jacobian" | "hessian" | "hvp"
     direction: E.Node | None = None  # V for an HVP
+    note: str = ""  # e.g. a row-valued f reported through its transpose
     checked: bool = False
     max_error: float = float("nan")
 
@@ -265,6 +266,13 @@ def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> L
     typed = typecheck(source, types) if isinstance(source, str) else source
     v = _check_wrt(typed, wrt)
     f = typed.root
+    note = ""
+    if f.shape[0] is E.ONE and f.shape[1] is not E.ONE:
+        # a row vector such as xᵀA: its Jacobian is that of the column fᵀ
+        f = E.transpose(f)
+        note = ("the expression is a row vector; the Jacobian is given for its transpose, "
+                "the column vector fᵀ")
+        typed = Typed(f, typed.source, typed.variables)
     if f.shape[1] is not E.ONE:
         raise NoMatrixForm(f"the expression is {E.shape_text(f.shape)}: a Jacobian in matrix "
                            "form needs a scalar or column-vector expression", None, typed.source,
@@ -276,7 +284,7 @@ def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> L
     df = Differentiator({wrt})(f)
     J = _settled(lift(df, wrt), {}) if E.has_differential(df) else E.zero((f.shape[0],
                                                                               v.shape[0]))
-    out = LinearMapResult(typed, wrt, f, J, "jacobian")
+    out = LinearMapResult(typed, wrt, f, J, "jacobian", note=note)
     if check:
         _self_check(out)
     return out

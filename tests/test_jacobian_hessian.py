@@ -208,6 +208,11 @@ def test_vec_kronecker_forms(expr, wrt, form):
                        rtol=1e-6, atol=1e-8)
 
 
+def test_row_vector_expression_is_reported_through_its_transpose():
+    code, out, _ = run("jacobian", "x'*A", "--wrt", "x")
+    assert code == 0 and "J = ∂f/∂xᵀ = Aᵀ" in out and "row vector" in out
+
+
 def test_cli_vec_form():
     code, out, _ = run("jacobian", "A*X*B", "--wrt", "X", "--vec")
     assert code == 0 and "J = ∂vec(f)/∂vec(X)ᵀ = Bᵀ ⊗ A" in out

@@ -162,6 +162,8 @@ def linear_map_text(results) -> str:
                     f"d²f = tr({v}ᵀ H[{v}]) with d{p.var_name(r.wrt)} = {v}")
         lines.append(f"{_title(r, p)} = {body}")
         lines.append(f"  ({note})")
+        if r.note:
+            lines.append(f"  note: {r.note}")
     if all(r.checked for r in results):
         worst = max(r.max_error for r in results)
         lines.append(f"(checked against central finite differences: max relative error "

@@ -136,6 +136,11 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
         return f"np.linalg.inv({a[0]})"
     if op == "matpow":
         return f"np.linalg.matrix_power({a[0]}, {n.attr})"
+    if op == "pow" and n.args[0].op == "norm2" and n.args[1].op == "const" and \
+            n.args[1].attr == 2:  # ‖x‖²: one dot product, no square root
+        inner = ctx.names.get(n.args[0].args[0])
+        if inner is not None:
+            return f"np.vdot({inner}, {inner})"
     if op in ("pow", "epow"):
         if n.args[1].op == "const" and n.args[1].attr == 2:
             return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
@@ -157,7 +162,7 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op == "norm1":
         return f"np.sum(np.abs({a[0]}))"
     if op == "norm2":
-        return f"np.linalg.norm({a[0]})"
+        return f"np.sqrt(np.vdot({a[0]}, {a[0]}))"
     if op == "logsumexp":
         return f"_logsumexp({a[0]})"
     if op == "softmax":
@@ -542,7 +547,8 @@ def numpy_module(derivation, extras: list[Extra] = ()) -> str:
     ]
     if em.uses_scipy:
         lines += ["", "", FACTOR_HELPERS.strip("\n")]
-    lines += ["", "", inputs_function(d.typed.variables, em.var_py), "", ""] + functions
+    lines += ["", "", "_F64 = np.dtype(np.float64)", "", "",
+              inputs_function(d.typed.variables, em.var_py), "", ""] + functions
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -566,7 +572,7 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
             continue
         ndim = 1 if v.kind == "vector" else 2
         dims = [d for d in v.shape if d is not E.ONE]
-        out.append(f'    if type({p}) is not np.ndarray or {p}.dtype != np.float64:')
+        out.append(f'    if type({p}) is not np.ndarray or {p}.dtype is not _F64:')
         out.append(f'        {p} = np.asarray({p}, dtype=float)')
         out.append(f'    if {p}.ndim != {ndim}:')
         out.append(f'        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got '

@@ -1,7 +1,8 @@
 """NumPy code generation: a self-contained module with f, grad_NAME and f_and_grad.
 
-Inside the emitted functions vectors are n×1 columns (so every product is an `@`), scalars
-are floats; the public boundary takes and returns 1-D vectors and floats (SPEC §2). Every
+Inside the emitted functions vectors are 1-D arrays, as at the public boundary (SPEC §2), so
+no call pays for reshaping: a transpose of a vector is a no-op, an outer product uvᵀ is
+np.outer, and u @ v is the scalar uᵀv. Scalars are floats. Every
 subexpression used more than once is computed once (common-subexpression elimination over f
 and all gradients together), and named as in the derivation's `where` block (a1, h1, …)."""
 
@@ -117,7 +118,17 @@ def _dim(ctx: _Ctx, d: E.Dim) -> str:
 
 
 def _shape(ctx: _Ctx, shape) -> str:
-    return f"({_dim(ctx, shape[0])}, {_dim(ctx, shape[1])})"
+    """The NumPy shape: vectors (and rows, which are vectors here) are 1-D."""
+    rows, cols = shape
+    if cols is E.ONE:
+        return _dim(ctx, rows)
+    if rows is E.ONE:
+        return _dim(ctx, cols)
+    return f"({_dim(ctx, rows)}, {_dim(ctx, cols)})"
+
+
+def _is_vector(n: E.Node) -> bool:
+    return (n.shape[0] is E.ONE) != (n.shape[1] is E.ONE)
 
 
 def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
@@ -128,10 +139,9 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op == "scale":
         return f"({a[0]} * {a[1]})"
     if op == "matmul":
-        text = " @ ".join(a)
-        return f"({text})[0, 0]" if n.is_scalar else f"({text})"
+        return "(" + " @ ".join(a) + ")"
     if op == "transpose":
-        return f"{a[0]}.T"
+        return a[0] if _is_vector(n) else f"{a[0]}.T"
     if op == "inv":
         return f"np.linalg.inv({a[0]})"
     if op == "matpow":
@@ -168,9 +178,9 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op == "softmax":
         return f"_softmax({a[0]})"
     if op == "diag_embed":
-        return f"np.diag({a[0]}[:, 0])"
+        return f"np.diag({a[0]})"
     if op == "diag_extract":
-        return f"np.diag({a[0]}).reshape(-1, 1)"
+        return f"np.diag({a[0]}).copy()"
     if op == "const":
         return repr(float(n.attr))
     if op == "zero":
@@ -412,11 +422,11 @@ class _Body:
     def lower(self, n: E.Node) -> str:
         op = n.op
         if op == "matmul":
-            text = self.product(n.args[0], n.args[1])
-            return f"({text})[0, 0]" if n.is_scalar else text
+            return self.product(n.args[0], n.args[1])
         if op == "tr" and n.args[0].op == "matmul" and n.args[0] not in self.ctx.names:
             a, b = n.args[0].args
-            if not (self.solvable(a) or self.solvable(b) or a.op == "diag_embed"):
+            if not (self.solvable(a) or self.solvable(b) or a.op == "diag_embed" or
+                    _is_vector(a) or _is_vector(b)):
                 return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
         if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0])):
             how = "chol" if self._spd(n.args[0]) else "lu"
@@ -435,10 +445,12 @@ class _Body:
             x, transposed = _inverse_of(b)
             return f"{self.solve(x, not transposed, f'{self.expr(a)}.T')}.T"
         if a.op == "diag_embed":  # diag(v)·B scales the rows of B
-            return f"({self.expr(a.args[0])} * {self.expr(b)})"
+            v = self.expr(a.args[0])
+            return f"({v} * {self.expr(b)})" if _is_vector(b) else \
+                f"({v}[:, None] * {self.expr(b)})"
         if a.shape[1] is E.ONE and not a.is_scalar and not b.is_scalar:
-            # an outer product uvᵀ: a broadcast multiply, not a rank-1 matrix product
-            return f"({self.expr(a)} * {self.expr(b)})"
+            # an outer product uvᵀ, not a rank-1 matrix product
+            return f"np.outer({self.expr(a)}, {self.expr(b)})"
         return f"({self.expr(a)} @ {self.expr(b)})"
 
     def sum(self, n: E.Node) -> str:
@@ -471,8 +483,6 @@ def _out(node: E.Node, expr: str) -> str:
     kind = node.kind
     if kind == "scalar":
         return f"float({expr})"
-    if kind == "vector":
-        return f"np.ravel({expr})"
     return expr
 
 
@@ -522,8 +532,6 @@ def numpy_module(derivation, extras: list[Extra] = ()) -> str:
             v = em.var_py[extra.direction.attr[0]]
             out = [f"def {extra.name}({v}, **vars):", f'    """{extra.doc}"""', head,
                    f"    {v} = np.asarray({v}, dtype=float)"]
-            if extra.direction.kind == "vector":
-                out.append(f"    {v} = {v}.reshape(-1, 1)")
         functions += out + body + [f"    return {_out(extra.root, exprs[0])}", "", ""]
 
     lines = [
@@ -557,8 +565,7 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
     the per-call overhead of a generated function should be a few hundred nanoseconds)."""
     names = list(variables)
     out = ['def _inputs(given):',
-           '    """The arguments as arrays (vectors as n×1 columns), checked against the',
-           '    expression\'s kinds and shapes."""',
+           '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""',
            f'    if len(given) != {len(names)} or not given.keys() >= {set(names)!r}:',
            f'        _argument_error(given, {names!r})']
     bound: dict[E.Dim, str] = {}
@@ -586,8 +593,6 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
             else:
                 bound[d] = f"_{d.name}"
                 out.append(f'    {bound[d]} = {p}.shape[{axis}]')
-        if ndim == 1:
-            out.append(f'    {p} = {p}[:, None]')
     out.append(f'    return {", ".join(py[n] for n in names)}{"," if len(names) == 1 else ""}')
     out += ["", "", "def _argument_error(given, names):",
             "    missing = [n for n in names if n not in given]",

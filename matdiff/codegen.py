@@ -132,14 +132,11 @@ def _is_vector(n: E.Node) -> bool:
 
 
 def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
-    """A NumPy expression for node n, given its arguments' expressions."""
+    """A NumPy expression for node n, given its arguments' expressions (products and sums,
+    which need to see their operands, are lowered by _Body)."""
     op = n.op
-    if op == "add":
-        return "(" + " + ".join(a) + ")"
     if op == "scale":
         return f"({a[0]} * {a[1]})"
-    if op == "matmul":
-        return "(" + " @ ".join(a) + ")"
     if op == "transpose":
         return a[0] if _is_vector(n) else f"{a[0]}.T"
     if op == "inv":
@@ -189,8 +186,6 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
         return f"np.ones({_shape(ctx, n.shape)})"
     if op == "eye":
         return f"np.eye({_dim(ctx, n.shape[0])})"
-    if op == "dnode":
-        return a[0]
     raise NotImplementedError(op)
 
 

@@ -281,6 +281,9 @@ class _Body:
                         self.uses[a] = self.uses.get(a, 0) + 1
         for r in self.roots:
             self.uses[r] = self.uses.get(r, 0) + 2
+        for n in self.order:  # ‖u‖ reads u twice (np.vdot(u, u)): compute u once, named
+            if n.op == "norm2":
+                self.uses[n.args[0]] = self.uses.get(n.args[0], 0) + 1
 
     # ------------------------------------------------------------ rewriting products
 
@@ -485,6 +488,28 @@ def _ndim(v: E.Node) -> int:
     return {"scalar": 0, "vector": 1}.get(v.kind, 2)
 
 
+def _shape_words(shape) -> str:
+    rows, cols = shape
+    if rows is E.ONE and cols is E.ONE:
+        return "a float"
+    if rows is E.ONE or cols is E.ONE:
+        return f"{(cols if rows is E.ONE else rows).name}-vector"
+    return f"{rows.name}×{cols.name} matrix"
+
+
+def _returns(n: E.Node) -> str:
+    words = _shape_words(n.shape)
+    return words if n.is_scalar else ("an " if words[0] in "aeiofhlmnrsx" else "a ") + words
+
+
+def _arguments_doc(variables: dict[str, E.Node]) -> str:
+    """The keyword arguments with their NumPy shapes, for each emitted docstring."""
+    kinds = {"symmetric": "symmetric ", "spd": "symmetric positive definite "}
+    return "Arguments: " + ", ".join(
+        f"{name} ({kinds.get(v.attr[1], '')}{_shape_words(v.shape).removeprefix('a ')})"
+        for name, v in variables.items()) + "."
+
+
 @dataclass
 class Extra:
     """One more emitted function: jac_NAME, hess_NAME or hvp_NAME(V, **vars)."""
@@ -503,21 +528,26 @@ def numpy_module(derivation, extras: list[Extra] = ()) -> str:
     names = list(d.typed.variables)
     head = f"    {unpack}{',' if len(names) == 1 else ''} = _inputs(vars)"
 
+    arguments = _arguments_doc(d.typed.variables)
+
     def function(name: str, doc: str, roots: list[E.Node], ret: str) -> list[str]:
         body, exprs = em.body(roots)
-        out = [f"def {name}(**vars):", f'    """{doc}"""', head] + body
+        out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """',
+               head] + body
         out.append("    return " + ret.format(*[_out(r, e) for r, e in zip(roots, exprs)]))
         return out + ["", ""]
 
-    functions = function("f", f"f = {f_text}", [d.f], "{0}")
+    functions = function("f", f"f = {f_text} ({_returns(d.f)})", [d.f], "{0}")
     for w in d.wrt:
+        g = d.gradients[w]
         functions += function(function_name("grad_", w),
-                              f"∂f/∂{w} = {to_text(d.gradients[w])}", [d.gradients[w]], "{0}")
+                              f"∂f/∂{w} = {to_text(g)} ({_returns(g)})", [g], "{0}")
     grads = [d.gradients[w] for w in d.wrt]
     pairs = ", ".join(f"{w!r}: {{{i + 1}}}" for i, w in enumerate(d.wrt))
     if d.wrt:
         functions += function("f_and_grad",
-                              "(f, {name: gradient}) from one shared forward pass",
+                              "(f, {" + ", ".join(f"{w!r}: ∂f/∂{w}" for w in d.wrt) +
+                              "}) from one shared forward pass",
                               [d.f] + grads, "{0}, {{" + pairs + "}}")
     for extra in extras:
         body, exprs = em.body([extra.root])

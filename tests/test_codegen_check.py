@@ -120,3 +120,17 @@ def test_wrong_claims_get_a_diagnosis(expr, wrt, claim, types, word):
     assert not verdict.correct
     assert word in verdict.text, verdict.text
     assert "matdiff: ∂f/∂" in verdict.text
+
+
+def test_docstrings_state_expression_shapes_and_gradient():
+    mod = matdiff.grad("norm2(A*x-y)^2", ["x", "A"]).compile()
+    assert mod.f.__doc__.startswith("f = norm2(A*x - y)^2 (a float)")
+    assert mod.grad_x.__doc__.startswith("∂f/∂x = 2*A'*(A*x - y) (an n-vector)")
+    assert "A (m×n matrix), x (n-vector), y (m-vector)" in mod.f_and_grad.__doc__
+    assert mod.grad_A.__doc__.startswith("∂f/∂A = 2*(A*x - y)*x' (an m×n matrix)")
+
+
+def test_value_computes_each_product_once():
+    src = matdiff.grad("norm2(A*x-y)^2", "x").numpy_source()
+    f_source = src.split("def f(**vars):")[1].split("\ndef ")[0]
+    assert f_source.count("A @ x") == 1 and "np.sqrt" not in f_source, f_source

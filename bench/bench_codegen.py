@@ -5,7 +5,7 @@ machine; medians drifted by ±30 % between runs). JAX `jit(value_and_grad)` (flo
 timed when JAX is installed, PyTorch autograd (leaves, forward, backward) when PyTorch is;
 both are optional (`pip install jax torch`) and skipped when absent.
 
-Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15]"""
+Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15] [--problems NAME ...]"""
 
 from __future__ import annotations
 
@@ -335,6 +335,10 @@ def jax_contender(jax, loss, wrt, kwargs):
 
 
 def batch_time(fn, kwargs, repeats):
+    # Idle first: NumPy's and SciPy's OpenBLAS, JAX's and PyTorch's thread pools all spin for
+    # a while after their last call, and on 2 cores that steals time from whichever library
+    # runs next. A program uses one of them at a time, so each batch starts from quiet.
+    time.sleep(0.15)
     t = time.perf_counter()
     for _ in range(repeats):
         fn(**kwargs)
@@ -345,6 +349,7 @@ def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     jx = jax_losses()
@@ -352,8 +357,8 @@ def main(argv=None):
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
           "JAX / hand f | PyTorch / hand f | matdiff / fastest other |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, make in PROBLEMS.items():
-        expr, wrt, let, data, hand_f, hand_fg = make()
+    for name in args.problems:
+        expr, wrt, let, data, hand_f, hand_fg = PROBLEMS[name]()
         mod = matdiff.grad(expr, wrt, let).compile()
         for n in args.sizes:
             kwargs = data(n, rng)

@@ -61,16 +61,28 @@ def _logdet_lu(f):
 
 
 def _inv_lu(f):
-    # the inverse from the LU factors (LAPACK getri): cheaper than solving against I
-    inv, info = sla.lapack.dgetri(f[0], f[1])
+    # the inverse from the LU factors (LAPACK getri): cheaper than solving against I; without
+    # the blocked workspace (64 columns) getri runs unblocked and takes twice as long
+    inv, info = sla.lapack.dgetri(f[0], f[1], lwork=64 * f[0].shape[0])
     return inv
 
 
 def _inv_chol(f):
-    # the inverse from the Cholesky factor (LAPACK potri fills one triangle)
+    # the inverse from the Cholesky factor: LAPACK potri fills one triangle, the other is
+    # mirrored block by block (a whole-matrix transpose-add strides through memory)
     c, lower = f
     tri, info = sla.lapack.dpotri(c, lower=lower)
-    return np.tril(tri) + np.tril(tri, -1).T if lower else np.triu(tri) + np.triu(tri, 1).T
+    full = np.tril(tri) if lower else np.triu(tri)
+    n, b = full.shape[0], 256
+    for i in range(0, n, b):
+        for j in range(i, n, b):
+            src, dst = (np.s_[j:j + b, i:i + b], np.s_[i:i + b, j:j + b]) if lower else \
+                (np.s_[i:i + b, j:j + b], np.s_[j:j + b, i:i + b])
+            if i == j:
+                full[dst] += np.tril(full[src].T, -1) if not lower else np.triu(full[src].T, 1)
+            else:
+                full[dst] = full[src].T
+    return full
 
 
 def _det_chol(f):
@@ -79,6 +91,24 @@ def _det_chol(f):
 
 def _logdet_chol(f):
     return 2.0 * np.sum(np.log(np.abs(np.diag(f[0]))))
+'''
+
+ONE_BLAS_HELPERS = '''
+_dgemm, _dgemv = sla.blas.dgemm, sla.blas.dgemv
+
+
+# Matrix products go through SciPy's BLAS, like the factorizations: NumPy and SciPy each
+# bundle an OpenBLAS, and alternating between their two thread pools stalls both (a
+# Cholesky then a NumPy product ran 3x slower than the two alone on a 2-core machine).
+def _mm(a, b):
+    ta, tb = not a.flags.f_contiguous, not b.flags.f_contiguous
+    return _dgemm(1.0, a.T if ta else a, b.T if tb else b, trans_a=ta, trans_b=tb)
+
+
+def _mv(a, x):
+    if a.flags.f_contiguous:
+        return _dgemv(1.0, a, x)
+    return _dgemv(1.0, a.T, x, trans=1)
 '''
 
 
@@ -190,8 +220,9 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
 
 
 class _Emitter:
-    def __init__(self, derivation, extras=()):
+    def __init__(self, derivation, extras=(), one_blas=False):
         self.d = derivation
+        self.one_blas = one_blas  # every product through SciPy's BLAS (see ONE_BLAS_HELPERS)
         self.taken: set[str] = {"np", "vars", "f", "f_and_grad"} | {
             function_name("grad_", w) for w in derivation.wrt} | {x.name for x in extras}
         self.var_py = {name: python_name(name, self.taken)
@@ -426,7 +457,8 @@ class _Body:
             if not (self.solvable(a) or self.solvable(b) or a.op == "diag_embed" or
                     _is_vector(a) or _is_vector(b)):
                 return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
-        if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0])):
+        if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0]) or
+                                        self.em.one_blas):
             how = "chol" if self._spd(n.args[0]) else "lu"
             return f"_{op}_{how}({self.factor(n.args[0])})"
         if op == "fn" and n.attr == "log" and n.args[0].op == "det":
@@ -449,6 +481,11 @@ class _Body:
         if a.shape[1] is E.ONE and not a.is_scalar and not b.is_scalar:
             # an outer product uvᵀ, not a rank-1 matrix product
             return f"np.outer({self.expr(a)}, {self.expr(b)})"
+        if self.em.one_blas and a.kind == "matrix":
+            how = "_mm" if b.kind == "matrix" else "_mv"
+            return f"{how}({self.expr(a)}, {self.expr(b)})"
+        if self.em.one_blas and b.kind == "matrix" and a.shape[0] is E.ONE:  # xᵀB = (Bᵀx)ᵀ
+            return f"_mv({self.expr(b)}.T, {self.expr(a)})"
         return f"({self.expr(a)} @ {self.expr(b)})"
 
     def sum(self, n: E.Node) -> str:
@@ -521,7 +558,14 @@ class Extra:
 
 
 def numpy_module(derivation, extras: list[Extra] = ()) -> str:
-    em = _Emitter(derivation, extras)
+    source, em = _module(derivation, extras, one_blas=False)
+    if em.uses_scipy:  # a factorization is shared: keep every BLAS call in SciPy's OpenBLAS
+        source, em = _module(derivation, extras, one_blas=True)
+    return source
+
+
+def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emitter]:
+    em = _Emitter(derivation, extras, one_blas)
     d = derivation
     f_text = to_text(d.f)
     unpack = ", ".join(em.var_py[n] for n in d.typed.variables)
@@ -580,51 +624,68 @@ def numpy_module(derivation, extras: list[Extra] = ()) -> str:
     ]
     if em.uses_scipy:
         lines += ["", "", FACTOR_HELPERS.strip("\n")]
+    if em.one_blas:
+        lines += ["", "", ONE_BLAS_HELPERS.strip("\n")]
     lines += ["", "", "_F64 = np.dtype(np.float64)", "", "",
               inputs_function(d.typed.variables, em.var_py), "", ""] + functions
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines).rstrip() + "\n", em
 
 
 def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
-    """Straight-line argument checks for this expression's variables (no loops, no dicts:
-    the per-call overhead of a generated function should be a few hundred nanoseconds)."""
+    """Straight-line argument checks for this expression's variables: one dictionary lookup
+    per argument, an identity test for arrays that are already float64, one tuple comparison
+    per shape. The hand-written functions this code competes with check nothing, so the
+    checks must cost well under a microsecond; messages are built only on failure."""
     names = list(variables)
-    out = ['def _inputs(given):',
+    pys = [py[n] for n in names]
+    out = ['def _inputs(given, _ndarray=np.ndarray, _f64=_F64):',
            '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""',
-           f'    if len(given) != {len(names)} or not given.keys() >= {set(names)!r}:',
-           f'        _argument_error(given, {names!r})']
+           '    try:']
+    out += [f'        {p} = given[{n!r}]' for n, p in zip(names, pys)] or ['        pass']
+    out += ['    except KeyError:',
+            f'        _argument_error(given, {names!r})',
+            f'    if len(given) != {len(names)}:',
+            f'        _argument_error(given, {names!r})']
     bound: dict[E.Dim, str] = {}
-    for name in names:
-        v, p = variables[name], py[name]
-        kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
-            v.attr[1], v.attr[1])
-        out.append(f'    {p} = given[{name!r}]')
+    for name, p in zip(names, pys):
+        v = variables[name]
         if v.kind == "scalar":
             out.append(f'    {p} = float({p})')
             continue
-        ndim = 1 if v.kind == "vector" else 2
-        dims = [d for d in v.shape if d is not E.ONE]
-        out.append(f'    if type({p}) is not np.ndarray or {p}.dtype is not _F64:')
+        out.append(f'    if type({p}) is not _ndarray or {p}.dtype is not _f64:')
         out.append(f'        {p} = np.asarray({p}, dtype=float)')
-        out.append(f'    if {p}.ndim != {ndim}:')
-        out.append(f'        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got '
-                   f'shape {{{p}.shape}}")')
-        for axis, d in enumerate(dims):
-            if d in bound:
-                out.append(f'    if {p}.shape[{axis}] != {bound[d]}:')
-                out.append(f'        raise ValueError(f"{name} has size {{{p}.shape[{axis}]}} '
-                           f'along {d.name}, expected {{{bound[d]}}} (its shape is '
-                           f'{{{p}.shape}})")')
-            else:
-                bound[d] = f"_{d.name}"
-                out.append(f'    {bound[d]} = {p}.shape[{axis}]')
-    out.append(f'    return {", ".join(py[n] for n in names)}{"," if len(names) == 1 else ""}')
+        dims = [d for d in v.shape if d is not E.ONE]
+        kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
+            v.attr[1], v.attr[1])
+        symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
+        fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
+        new = [d for d in dims if d not in bound]
+        if new:
+            out.append(f'    if {p}.ndim != {len(dims)}:')
+            out.append(f'        {fail})')
+            for axis, d in enumerate(dims):
+                if d not in bound:
+                    bound[d] = f"_{d.name}"
+                    out.append(f'    {bound[d]} = {p}.shape[{axis}]')
+        if len(new) < len(dims):
+            expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
+                + ")"
+            out.append(f'    if {p}.shape != {expected}:')
+            out.append(f'        {fail}, {expected})')
+    out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
     out += ["", "", "def _argument_error(given, names):",
             "    missing = [n for n in names if n not in given]",
             "    extra = [n for n in given if n not in names]",
             "    if missing:",
             "        raise TypeError(\"missing argument(s): \" + \", \".join(missing))",
-            "    raise TypeError(\"unexpected argument(s): \" + \", \".join(extra))"]
+            "    raise TypeError(\"unexpected argument(s): \" + \", \".join(extra))",
+            "", "",
+            "def _shape_error(name, kind, symbolic, shape, ndim, expected=None):",
+            "    if expected is None:",
+            "        raise ValueError(f\"{name} must be a {kind} ({ndim}-D array), \"",
+            "                         f\"got shape {shape}\")",
+            "    raise ValueError(f\"{name} must have shape {symbolic} = {expected}, \"",
+            "                     f\"got {shape}\")"]
     return "\n".join(out)
 
 

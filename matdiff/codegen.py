@@ -8,7 +8,9 @@ and all gradients together), and named as in the derivation's `where` block (a1,
 
 from __future__ import annotations
 
+import itertools
 import keyword
+import math
 import types
 import unicodedata
 from dataclasses import dataclass
@@ -265,6 +267,72 @@ def _inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
     return None
 
 
+_RUNTIME_CHAIN_MAX = 6  # longer chains keep the static order (Catalan(6) = 132 orders)
+
+
+def _orders(i: int, j: int):
+    """Every parenthesisation of factors i..j, as nested pairs of indices."""
+    if i == j:
+        yield i
+        return
+    for m in range(i, j):
+        for left in _orders(i, m):
+            for right in _orders(m + 1, j):
+                yield (left, right)
+
+
+def _order_of(node: E.Node, factors: list[E.Node]):
+    """The parenthesisation of a binary product tree over `factors` (no factor is a product:
+    chains are flat)."""
+    position = iter(range(len(factors)))
+
+    def walk(n):
+        return next(position) if n.op != "matmul" else (walk(n.args[0]), walk(n.args[1]))
+    return walk(node)
+
+
+def _order_cost(order, factors: list[E.Node]):
+    """(cost polynomial {monomial: coefficient}, rows, cols) of one parenthesisation; a
+    monomial is a sorted tuple of symbolic dimensions, a vector's 1 dropped."""
+    if isinstance(order, int):
+        return {}, factors[order].shape[0], factors[order].shape[1]
+    left, rows, inner = _order_cost(order[0], factors)
+    right, _, cols = _order_cost(order[1], factors)
+    cost = dict(left)
+    for mono, c in right.items():
+        cost[mono] = cost.get(mono, 0) + c
+    mono = tuple(sorted((d for d in (rows, inner, cols) if d is not E.ONE), key=id))
+    cost[mono] = cost.get(mono, 0) + 1
+    return cost, rows, cols
+
+
+def _cheapest_orders(factors: list[E.Node], preferred) -> list:
+    """The parenthesisations no other one beats at every size (coefficient by coefficient),
+    the preferred (statically chosen) one first; one entry when the order is settled."""
+    costs = {}
+    for order in [preferred] + [o for o in _orders(0, len(factors) - 1) if o != preferred]:
+        poly = _order_cost(order, factors)[0]
+        key = frozenset(poly.items())
+        if key not in costs:
+            costs[key] = (order, poly)
+
+    # p beats q when it costs no more at every size and less at some: tested on a grid of
+    # sizes from 1 to 4096 (each dimension free), which is where code meets real shapes
+    dims = sorted({d for _, p in costs.values() for mono in p for d in mono}, key=id)
+    grid = [1, 3, 16, 100, 600, 4096]
+    points = list(itertools.product(grid, repeat=len(dims))) if len(dims) <= 4 else \
+        [tuple(grid[(7 * i + 3 * k * k) % len(grid)] for k in range(len(dims)))
+         for i in range(400)]
+    index = {d: k for k, d in enumerate(dims)}
+    values = {key: [sum(c * math.prod(pt[index[d]] for d in mono) for mono, c in p.items())
+                    for pt in points] for key, (_, p) in costs.items()}
+
+    def beats(a, b):
+        return all(x <= y for x, y in zip(values[a], values[b])) and values[a] != values[b]
+    return [order for key, (order, _) in costs.items()
+            if not any(beats(other, key) for other in costs if other != key)]
+
+
 class _Body:
     """One function body.
 
@@ -284,6 +352,8 @@ class _Body:
         self.exprs: dict[E.Node, str] = {}
         self.factors: dict[E.Node, str] = {}
         self.inverses: dict[E.Node, str] = {}
+        self.bound_dims: set[E.Dim] = set()  # sizes named _m, _n, … for run-time choices
+        self.counter = 0  # temporaries t1, t2, …
         self.ctx = _Ctx({}, emitter.dims)
         # inverses some expression needs whole (not only applied to something)
         parents: dict[E.Node, set[str]] = {}
@@ -295,6 +365,7 @@ class _Body:
                       (n in roots or parents.get(n, set()) - {"matmul", "transpose"})}
         self.inverted = {inv[0] for n in original if (inv := _inverse_of(n)) is not None}
         self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
+        self.static: dict[E.Node, E.Node] = {}  # chain_by_size → the order chosen statically
         done: dict[E.Node, E.Node] = {}
         for n in original:
             if n not in done:
@@ -326,6 +397,8 @@ class _Body:
         args = tuple(done[a] for a in n.args)
         if n.op == "matmul":
             return self.chain(list(args))
+        if n.op == "tr" and args[0].op == "chain_by_size":  # a trace splits a static order
+            return E.make("tr", (self.static[args[0]],), None, n.shape)
         if n.op == "scale" and n.args[1].op == "matmul" and not n.is_scalar:
             factors = [done[f] for f in n.args[1].args]
             i = min(range(len(factors)),
@@ -372,7 +445,18 @@ class _Body:
                     options.append((left + right + step, -m))
                 cost, m = min(options)
                 best[(i, j)] = (cost, -m)
-        return self._tree(factors, best, 0, k - 1)
+        chosen = self._tree(factors, best, 0, k - 1)
+        if 3 <= k <= _RUNTIME_CHAIN_MAX and all(
+                f.kind == "matrix" and f.op != "diag_embed" and not self.solvable(f)
+                for f in factors):
+            orders = _cheapest_orders(factors, _order_of(chosen, factors))
+            # which order is cheapest depends on the actual sizes; past three candidates the
+            # branches would outweigh what they save, and the static order stands
+            if 2 <= len(orders) <= 3:
+                node = E.make("chain_by_size", tuple(factors), tuple(orders), chosen.shape)
+                self.static[node] = chosen
+                return node
+        return chosen
 
     def _tree(self, factors, best, i: int, j: int) -> E.Node:
         if i == j:
@@ -389,20 +473,21 @@ class _Body:
     # ------------------------------------------------------------ emitting
 
     def run(self) -> tuple[list[str], list[str]]:
-        counter = 0
         for n in self.order:
             if n.op == "var":
                 self.exprs[n] = self.em.var_py[n.attr[0]]
                 continue
             if _inverse_of(n) is not None:
                 continue  # lowered where it is used: as a solve, or formed on demand
+            if n.op == "chain_by_size":
+                self.exprs[n] = self.ctx.names[n] = self.chain_by_size(n)
+                continue
             text = self.lower(n)
             if (self.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
                     n in self.em.labels:
                 label = self.em.labels.get(n)
                 if label is None:
-                    counter += 1
-                    label = f"t{counter}"
+                    label = self.temporary()
                 name = python_name(label.replace("∂f/∂", "g_"), self.taken)
                 self.lines.append(f"    {name} = {_strip(text)}")
                 self.ctx.names[n] = name
@@ -410,6 +495,56 @@ class _Body:
             else:
                 self.exprs[n] = text
         return self.lines, [self.expr(r) for r in self.roots]
+
+    def temporary(self) -> str:
+        self.counter += 1
+        return f"t{self.counter}"
+
+    def chain_by_size(self, n: E.Node) -> str:
+        """A product whose cheapest order depends on sizes only known at run time: the
+        candidate orders' costs compared on the actual shapes, each branch one order."""
+        factors, orders = n.args, n.attr
+        dims = sorted({d for f in factors for d in f.shape}, key=lambda d: d.name)
+        sizes = {d: f"_{d.name}" for d in dims}
+        if not self.bound_dims.issuperset(dims):
+            self.lines.append(f"    {', '.join(sizes[d] for d in dims)} = "
+                              f"{', '.join(self.ctx.dims[d] for d in dims)}")
+            self.bound_dims.update(dims)
+
+        def cost_text(poly) -> str:
+            terms = sorted((" * ".join(sorted(sizes[d] for d in mono)), c)
+                           for mono, c in poly.items() if c)
+            return " + ".join(("" if c == 1 else f"{c} * ") + t for t, c in terms)
+
+        def product_text(order) -> str:
+            if isinstance(order, int):
+                return self.expr(factors[order])
+            a, b = product_text(order[0]), product_text(order[1])
+            return f"_mm({a}, {b})" if self.em.one_blas else f"({a} @ {b})"
+        name = python_name(self.temporary(), self.taken)
+        polys = [_order_cost(o, list(factors))[0] for o in orders]
+        if len(orders) == 2:  # terms both orders pay cancel
+            for mono in set(polys[0]) & set(polys[1]):
+                common = min(polys[0][mono], polys[1][mono])
+                for poly in polys:
+                    poly[mono] -= common
+        costs = [cost_text(p) for p in polys]
+        if len(orders) == 2:
+            self.lines += [f"    if {costs[0]} <= {costs[1]}:",
+                           f"        {name} = {_strip(product_text(orders[0]))}",
+                           "    else:",
+                           f"        {name} = {_strip(product_text(orders[1]))}"]
+            return name
+        self.lines.append(f"    _costs = ({', '.join(costs)})")
+        self.lines.append("    _cheapest = _costs.index(min(_costs))")
+        for k, order in enumerate(orders):
+            head = "if" if k == 0 else "elif"
+            if k == len(orders) - 1:
+                self.lines.append("    else:")
+            else:
+                self.lines.append(f"    {head} _cheapest == {k}:")
+            self.lines.append(f"        {name} = {_strip(product_text(order))}")
+        return name
 
     def expr(self, n: E.Node) -> str:
         hit = self.exprs.get(n)

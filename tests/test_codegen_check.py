@@ -170,3 +170,37 @@ def test_factorizing_modules_keep_blas_in_scipy():
     assert np.allclose(grads["S"], (g + g.T) / 2)
     assert np.allclose(grads["x"], (S + S.T) @ x + C @ x + C.T @ x)
     assert "_mm(" not in matdiff.grad("tr(A*X*B)", "X").numpy_source()
+
+
+@pytest.mark.parametrize("sizes", [(40, 3, 30, 2), (2, 30, 3, 40), (5, 5, 5, 5)])
+def test_product_order_chosen_by_actual_sizes(sizes):
+    # ((AX)B) or (A(XB)): which is cheaper depends on m, n, p, q, so the emitted code
+    # compares the two costs on the actual shapes; both branches must give the same answer
+    src = matdiff.grad("norm2(A*X*B - Y)^2", "X").numpy_source()
+    assert "if _m * _n * _p + _m * _p * _q <= _m * _n * _q + _n * _p * _q:" in src
+    mod = load_module(src)
+    m, n, p, q = sizes
+    rng = np.random.default_rng(5)
+    A, X = rng.standard_normal((m, n)), rng.standard_normal((n, p))
+    B, Y = rng.standard_normal((p, q)), rng.standard_normal((m, q))
+    value, grads = mod.f_and_grad(A=A, X=X, B=B, Y=Y)
+    r = A @ X @ B - Y
+    assert np.isclose(value, np.sum(r * r))
+    assert np.allclose(grads["X"], 2 * A.T @ r @ B.T)
+
+
+def test_order_candidates_are_the_undominated_ones():
+    from matdiff.codegen import _cheapest_orders
+    from matdiff.typecheck import typecheck
+
+    def factors(text):
+        return list(typecheck(text).root.args)
+    # all square (A + ABC, B + A and C + A make them so): every order costs the same
+    square = factors("A*B*C + (B + C + A)")[0].args
+    assert len(square) == 3 and _cheapest_orders(list(square), ((0, 1), 2)) == [((0, 1), 2)]
+    # rectangular: each order wins for some sizes
+    assert _cheapest_orders(factors("A*B*C"), ((0, 1), 2)) == [((0, 1), 2), (0, (1, 2))]
+    # square matrices times a vector: right to left always wins
+    chain = factors("A*B*C*x + A*x + B*x + C*x")[0].args
+    assert len(chain) == 4 and _cheapest_orders(list(chain), (((0, 1), 2), 3)) == \
+        [(0, (1, (2, 3)))]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import keyword
-import math
 import types
 import unicodedata
 from dataclasses import dataclass
@@ -307,7 +306,7 @@ def _order_cost(order, factors: list[E.Node]):
 
 
 def _cheapest_orders(factors: list[E.Node], preferred) -> list:
-    """The parenthesisations no other one beats at every size (coefficient by coefficient),
+    """The parenthesisations no other one beats at every size (on a grid of sizes),
     the preferred (statically chosen) one first; one entry when the order is settled."""
     costs = {}
     for order in [preferred] + [o for o in _orders(0, len(factors) - 1) if o != preferred]:
@@ -318,19 +317,27 @@ def _cheapest_orders(factors: list[E.Node], preferred) -> list:
 
     # p beats q when it costs no more at every size and less at some: tested on a grid of
     # sizes from 1 to 4096 (each dimension free), which is where code meets real shapes
-    dims = sorted({d for _, p in costs.values() for mono in p for d in mono}, key=id)
-    grid = [1, 3, 16, 100, 600, 4096]
-    points = list(itertools.product(grid, repeat=len(dims))) if len(dims) <= 4 else \
-        [tuple(grid[(7 * i + 3 * k * k) % len(grid)] for k in range(len(dims)))
-         for i in range(400)]
-    index = {d: k for k, d in enumerate(dims)}
-    values = {key: [sum(c * math.prod(pt[index[d]] for d in mono) for mono, c in p.items())
-                    for pt in points] for key, (_, p) in costs.items()}
+    import numpy as np
 
-    def beats(a, b):
-        return all(x <= y for x, y in zip(values[a], values[b])) and values[a] != values[b]
-    return [order for key, (order, _) in costs.items()
-            if not any(beats(other, key) for other in costs if other != key)]
+    dims = sorted({d for _, p in costs.values() for mono in p for d in mono}, key=id)
+    grid = np.log([1.0, 3.0, 16.0, 100.0, 600.0, 4096.0])
+    if len(dims) <= 4:
+        points = np.array(list(itertools.product(grid, repeat=len(dims)))).reshape(-1, len(dims))
+    else:
+        points = np.random.default_rng(0).choice(grid, size=(600, len(dims)))
+    index = {d: k for k, d in enumerate(dims)}
+    entries = list(costs.values())
+    values = np.empty((len(entries), len(points)))
+    for row, (_, p) in enumerate(entries):
+        exponents = np.zeros((len(p), len(dims)))
+        for k, mono in enumerate(p):
+            for d in mono:
+                exponents[k, index[d]] += 1
+        values[row] = np.exp(points @ exponents.T) @ np.array(list(p.values()), dtype=float)
+    no_worse = (values[:, None, :] <= values[None, :, :] * (1 + 1e-12)).all(axis=2)
+    better = (values[:, None, :] < values[None, :, :] * (1 - 1e-12)).any(axis=2)
+    beaten = (no_worse & better).any(axis=0)  # [j, i]: order j beats order i
+    return [order for (order, _), lost in zip(entries, beaten) if not lost]
 
 
 class _Body:

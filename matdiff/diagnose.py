@@ -2,7 +2,8 @@
 
 The claim is parsed in the expression language with the same declarations, its shape is
 compared with the variable's, and its value with matdiff's own (checked) gradient at several
-random points. A wrong claim is compared with the usual mistakes — a transpose, a constant
+random points and, where SymPy can settle it, exactly on small matrices of symbols.
+A wrong claim is compared with the usual mistakes — a transpose, a constant
 factor, a sign, the symmetric part, the 1ᵀy = 1 assumption — and the difference is shown."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import exact
 from . import expr as E
 from .errors import DerivationError, ShapeError
 from .gradient import derive
@@ -22,6 +24,7 @@ from .typecheck import typecheck
 class Verdict:
     correct: bool
     text: str
+    exact: bool | None = None  # SymPy's verdict on symbolic small matrices (None: not settled)
 
 
 def _merged_dims(alone, combined) -> list[tuple[str, str]]:
@@ -97,13 +100,36 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                               f"(the shape of {wrt})" + (" — off by a transpose" if
                                                         c.shape == g.shape[::-1] else "")
                        + f"\n{shown}")
-    if all(_close(c, g) for g, c in samples):
+    numerically_equal = all(_close(c, g) for g, c in samples)
+    proof = exact.equal(g_claim, ours, variables)
+    exactly_equal = proof.equal
+    how = _how_decided(numerically_equal, proof)
+    if exactly_equal or (numerically_equal and exactly_equal is None):
         text = "correct"
         if steps:
-            text += "\n" + _steps(result)
-        return Verdict(True, text)
-    return Verdict(False, _diagnosis(samples, result, wrt, claim_typed) + "\n" + shown +
-                   ("\n" + _steps(result) if steps else ""))
+            text += "\n" + _steps(result) + "\n" + how
+        return Verdict(True, text, exactly_equal)
+    if numerically_equal:  # SymPy found a difference that random points did not show
+        diagnosis = (f"wrong: the claim agrees with ∂f/∂{wrt} at random points but not "
+                     f"identically (SymPy: claim − ∂f/∂{wrt} = {_first_nonzero(proof.residue)} in "
+                     "one entry, with symbolic entries)")
+    else:
+        diagnosis = _diagnosis(samples, result, wrt, claim_typed)
+    return Verdict(False, diagnosis + "\n" + shown +
+                   ("\n" + _steps(result) + "\n" + how if steps else ""), exactly_equal)
+
+
+def _how_decided(numerically_equal: bool, proof) -> str:
+    numbers = f"{'equal' if numerically_equal else 'different'} at 3 random points"
+    if proof.equal is None:
+        return f"how decided: {numbers}; not settled exactly (SymPy found no canonical form, " \
+               "or the expression uses abs, sign or relu)"
+    return f"how decided: {numbers}, and {'identical' if proof.equal else 'different'} " \
+           f"for {proof.size}×{proof.size} matrices of symbols (SymPy)"
+
+
+def _first_nonzero(residue) -> str:
+    return next(str(x) for x in residue if x != 0)
 
 
 def _steps(result) -> str:

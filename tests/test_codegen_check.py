@@ -204,3 +204,34 @@ def test_order_candidates_are_the_undominated_ones():
     chain = factors("A*B*C*x + A*x + B*x + C*x")[0].args
     assert len(chain) == 4 and _cheapest_orders(list(chain), (((0, 1), 2), 3)) == \
         [(0, (1, (2, 3)))]
+
+
+@pytest.mark.parametrize("expr,wrt,claim,types", RIGHT)
+def test_right_claims_are_proved_exactly(expr, wrt, claim, types):
+    verdict = check_claim(expr, wrt, claim, types)
+    assert verdict.exact is True
+
+
+@pytest.mark.parametrize("expr,wrt,claim,types,word",
+                         [w for w in WRONG if "softmax" not in w[0]])
+def test_wrong_rational_claims_are_disproved_exactly(expr, wrt, claim, types, word):
+    verdict = check_claim(expr, wrt, claim, types)
+    # a claim of the wrong shape is refused before any value is compared
+    assert verdict.exact is (None if verdict.text.startswith("wrong shape") else False)
+
+
+def test_exact_check_is_not_fooled_by_cayley_hamilton():
+    # X² = tr(X)X − det(X)I for every 2×2 X: the exact check must not prove it in general
+    from matdiff import exact
+    from matdiff.typecheck import typecheck
+
+    square = typecheck("X*X")
+    two_by_two = typecheck("tr(X)*X - det(X)*eye").root
+    outcome = exact.equal(square.root, two_by_two, square.variables)
+    assert outcome.equal is False and outcome.size == 3
+
+
+def test_check_steps_say_how_the_verdict_was_reached():
+    verdict = check_claim("log(det(X))", "X", "inv(X)'", {}, steps=True)
+    assert verdict.correct
+    assert "identical for 3×3 matrices of symbols (SymPy)" in verdict.text.splitlines()[-1]

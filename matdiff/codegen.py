@@ -41,6 +41,11 @@ def _softmax(x):
     return e / np.sum(e)
 
 
+def _log_softmax(x):
+    shifted = x - np.max(x)
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
 def _logdet(x):
     sign, value = np.linalg.slogdet(x)
     return value if sign > 0 else np.nan
@@ -167,6 +172,8 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     which need to see their operands, are lowered by _Body)."""
     op = n.op
     if op == "scale":
+        if n.args[0].op == "const" and n.args[0].attr == -1:
+            return f"(-{a[1]})"
         return f"({a[0]} * {a[1]})"
     if op == "transpose":
         return a[0] if _is_vector(n) else f"{a[0]}.T"
@@ -246,6 +253,7 @@ class _Emitter:
                 "(only by a constant such as vector(…) or eye), so generated code cannot know it")
         grads = [derivation.gradients[w] for w in derivation.wrt]
         self.labels = {x.node: x.name for x in shared_intermediates([derivation.f] + grads)}
+        self.label_names = set(self.labels.values())
         self.uses_scipy = False
 
     def body(self, roots: list[E.Node]) -> tuple[list[str], list[str]]:
@@ -504,8 +512,12 @@ class _Body:
         return self.lines, [self.expr(r) for r in self.roots]
 
     def temporary(self) -> str:
-        self.counter += 1
-        return f"t{self.counter}"
+        """The next free t1, t2, … (skipping names the derivation's labels use)."""
+        while True:
+            self.counter += 1
+            name = f"t{self.counter}"
+            if name not in self.taken and name not in self.em.label_names:
+                return name
 
     def chain_by_size(self, n: E.Node) -> str:
         """A product whose cheapest order depends on sizes only known at run time: the
@@ -605,6 +617,14 @@ class _Body:
             return f"_{op}_{how}({self.factor(n.args[0])})"
         if op == "fn" and n.attr == "log" and n.args[0].op == "det":
             return self.lower(E.reduction("logdet", n.args[0].args[0]))
+        if op == "fn" and n.attr == "log" and n.args[0].op == "softmax":
+            # z − logsumexp(z): log of an underflowed softmax entry would be −inf (and 0·−inf
+            # in yᵀlog(softmax(z)) NaN)
+            return f"_log_softmax({self.expr(n.args[0].args[0])})"
+        if op == "fn" and n.attr == "sigmoid'":  # σ' = σ(1 − σ) from the σ already computed
+            s = self.ctx.names.get(E.fn("sigmoid", n.args[0]))
+            if s is not None:
+                return f"({s} * (1.0 - {s}))"
         if op == "add":
             return self.sum(n)
         return _lower(self.ctx, n, [self.expr(a) for a in n.args])

@@ -235,3 +235,15 @@ def test_check_steps_say_how_the_verdict_was_reached():
     verdict = check_claim("log(det(X))", "X", "inv(X)'", {}, steps=True)
     assert verdict.correct
     assert "identical for 3×3 matrices of symbols (SymPy)" in verdict.text.splitlines()[-1]
+
+
+def test_cross_entropy_stays_finite_for_large_logits():
+    # softmax underflows to 0 for a logit 1000 below the largest: log(0)·0 would be NaN
+    mod = matdiff.grad("-y'*log(softmax(W2*sigmoid(W1*x)))", ["W1", "W2"]).compile()
+    W1, x = np.eye(2), np.array([1.0, -1.0])
+    W2, y = np.array([[2000.0, 0.0], [0.0, 0.0]]), np.array([0.0, 1.0])
+    value, grads = mod.f_and_grad(W1=W1, W2=W2, x=x, y=y)
+    h = 1 / (1 + np.exp(-(W1 @ x)))
+    a = W2 @ h
+    assert np.isclose(value, np.max(a) - a[1])  # −log softmax(a)₁ = logsumexp(a) − a₁
+    assert all(np.all(np.isfinite(g)) for g in grads.values())

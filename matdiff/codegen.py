@@ -253,7 +253,6 @@ class _Emitter:
                 "(only by a constant such as vector(…) or eye), so generated code cannot know it")
         grads = [derivation.gradients[w] for w in derivation.wrt]
         self.labels = {x.node: x.name for x in shared_intermediates([derivation.f] + grads)}
-        self.label_names = set(self.labels.values())
         self.uses_scipy = False
 
     def body(self, roots: list[E.Node]) -> tuple[list[str], list[str]]:
@@ -263,6 +262,64 @@ class _Emitter:
 
 def _size(d: E.Dim) -> int:
     return 1 if d is E.ONE else 1000
+
+
+def _push_scale(c: E.Node, x: E.Node, memo: dict) -> E.Node:
+    """c·x with the constant c moved through the last factor of a product and the first
+    factor of a Hadamard product, down to where the backward pass starts."""
+    key = (c, x)
+    out = memo.get(key)
+    if out is None:
+        if x.op == "matmul" and len(x.args) == 2 and not x.args[1].is_scalar:
+            out = E.make("matmul", (x.args[0], _push_scale(c, x.args[1], memo)), None, x.shape)
+        elif x.op == "hadamard":
+            out = E.make("hadamard", (_push_scale(c, x.args[0], memo),) + x.args[1:], None,
+                         x.shape)
+        else:
+            out = E.make("scale", (c, x), None, x.shape)
+        memo[key] = out
+    return out
+
+
+def _dag_cost(roots: list[E.Node]) -> float:
+    """Floating-point operations of evaluating the DAG once (every dimension 1000)."""
+    cost, seen = 0.0, set()
+    for r in roots:
+        for n in E.postorder(r, known=seen):
+            seen.add(n)
+            if n.op in ("var", "const"):
+                continue
+            size = _size(n.shape[0]) * _size(n.shape[1])
+            cost += size * (_size(n.args[0].shape[1]) if n.op == "matmul" else 1)
+    return cost
+
+
+def _hoist_scalings(roots: list[E.Node]) -> list[E.Node]:
+    """Constant factors moved to the start of the backward pass when that saves work: in
+    ‖W₄tanh(…) − y‖² the 2 of each ∂f/∂Wₖ = 2(…)hᵀ becomes one 2(W₄h₃ − y) shared by all."""
+    memo: dict = {}
+    done: dict[E.Node, E.Node] = {}
+    for r in roots:
+        for n in E.postorder(r, known=done):
+            args = tuple(done[a] for a in n.args)
+            if n.op == "scale" and args[0].op == "const" and not n.is_scalar:
+                done[n] = _push_scale(args[0], args[1], memo)
+            else:
+                done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+    hoisted = [done[r] for r in roots]
+    return hoisted if _dag_cost(hoisted) < _dag_cost(roots) else roots
+
+
+def _summed_square(n: E.Node) -> E.Node | None:
+    """u when n is sum(u⊙u) or sum(u.^2)."""
+    if n.op != "sum":
+        return None
+    x = n.args[0]
+    if x.op == "hadamard" and len(x.args) == 2 and x.args[0] is x.args[1]:
+        return x.args[0]
+    if x.op == "epow" and x.args[1].op == "const" and x.args[1].attr == 2:
+        return x.args[0]
+    return None
 
 
 def _inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
@@ -385,7 +442,7 @@ class _Body:
         for n in original:
             if n not in done:
                 done[n] = self.binarize(n, done)
-        self.roots = [done[r] for r in roots]
+        self.roots = _hoist_scalings([done[r] for r in roots])
         self.uses: dict[E.Node, int] = {}
         self.order: list[E.Node] = []
         seen: set[E.Node] = set()
@@ -398,9 +455,11 @@ class _Body:
                         self.uses[a] = self.uses.get(a, 0) + 1
         for r in self.roots:
             self.uses[r] = self.uses.get(r, 0) + 2
-        for n in self.order:  # ‖u‖ reads u twice (np.vdot(u, u)): compute u once, named
-            if n.op == "norm2":
-                self.uses[n.args[0]] = self.uses.get(n.args[0], 0) + 1
+        self.label_names = {emitter.labels[n] for n in self.order if n in emitter.labels}
+        for n in self.order:  # ‖u‖ and sum(u⊙u) read u twice (np.vdot(u, u)): u once, named
+            u = n.args[0] if n.op == "norm2" else _summed_square(n)
+            if u is not None:
+                self.uses[u] = self.uses.get(u, 0) + 1
 
     # ------------------------------------------------------------ rewriting products
 
@@ -516,7 +575,7 @@ class _Body:
         while True:
             self.counter += 1
             name = f"t{self.counter}"
-            if name not in self.taken and name not in self.em.label_names:
+            if name not in self.taken and name not in self.label_names:
                 return name
 
     def chain_by_size(self, n: E.Node) -> str:
@@ -627,6 +686,9 @@ class _Body:
                 return f"({s} * (1.0 - {s}))"
         if op == "add":
             return self.sum(n)
+        u = _summed_square(n)
+        if u is not None:  # Σ u², one dot product instead of a square and a sum
+            return f"np.vdot({self.expr(u)}, {self.expr(u)})"
         return _lower(self.ctx, n, [self.expr(a) for a in n.args])
 
     def product(self, a: E.Node, b: E.Node) -> str:

@@ -1,9 +1,11 @@
 """Emitted `f_and_grad` against hand-written NumPy, each as a ratio to the hand-written
 forward pass. One process; the contenders are interleaved, each timed as the best of 5
-batches of `--repeats` calls (the minimum is the stable statistic on a shared 2-core
-machine; medians drifted by ±30 % between runs). JAX `jit(value_and_grad)` (float64) is
-timed when JAX is installed, PyTorch autograd (leaves, forward, backward) when PyTorch is;
-both are optional (`pip install jax torch`) and skipped when absent.
+batches of `--repeats` calls, more for small sizes so that a batch lasts ~5 ms (the minimum
+is the stable statistic on a shared 2-core machine; medians drifted by ±30 % between runs).
+Each batch starts after a pause and one untimed call (see batch_time). JAX
+`jit(value_and_grad)` (float64) is timed when JAX is installed, PyTorch autograd (leaves,
+forward, backward) when PyTorch is; both are optional (`pip install jax torch`) and skipped
+when absent.
 
 Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15] [--problems NAME ...]"""
 
@@ -337,8 +339,10 @@ def jax_contender(jax, loss, wrt, kwargs):
 def batch_time(fn, kwargs, repeats):
     # Idle first: NumPy's and SciPy's OpenBLAS, JAX's and PyTorch's thread pools all spin for
     # a while after their last call, and on 2 cores that steals time from whichever library
-    # runs next. A program uses one of them at a time, so each batch starts from quiet.
+    # runs next. A program uses one of them at a time, so each batch starts from quiet, then
+    # one untimed call wakes the threads and warms the caches.
     time.sleep(0.15)
+    fn(**kwargs)
     t = time.perf_counter()
     for _ in range(repeats):
         fn(**kwargs)
@@ -375,9 +379,12 @@ def main(argv=None):
                 value_t, grads_t = contenders["torch"]()
                 assert np.isclose(value_t, ref_value, rtol=1e-6), (name, "torch")
             times = {k: [] for k in contenders}
+            # at least ~5 ms per batch, so that small sizes are not timed by a handful of calls
+            single = batch_time(hand_f, kwargs, 3)
+            repeats = max(args.repeats, min(2000, int(0.005 / single)))
             for _ in range(5):  # interleave the contenders
                 for k, fn in contenders.items():
-                    times[k].append(batch_time(fn, kwargs, args.repeats))
+                    times[k].append(batch_time(fn, kwargs, repeats))
             t = {k: min(v) for k, v in times.items()}
             fastest = min(t[k] for k in t if k not in ("f", "md"))
             cells = [f"{t[k] / t['f']:.2f}" if k in t else "—" for k in ("jax", "torch")]

@@ -90,7 +90,7 @@ def coefficient(number: Fraction, atoms: dict[E.Node, Fraction]) -> E.Node:
 def _logistic_atoms(atoms: dict[E.Node, Fraction]) -> dict[E.Node, Fraction]:
     """exp(z)·(exp(z) + 1)⁻¹ → σ(z) (scalar case)."""
     for a, e in list(atoms.items()):
-        z = _logistic_argument(a)
+        z = logistic_argument(a)
         if z is not None and e == -1 and atoms.get(E.fn("exp", z)) == 1:
             atoms = dict(atoms)
             del atoms[a], atoms[E.fn("exp", z)]
@@ -99,7 +99,7 @@ def _logistic_atoms(atoms: dict[E.Node, Fraction]) -> dict[E.Node, Fraction]:
     return atoms
 
 
-def _logistic_argument(denominator: E.Node) -> E.Node | None:
+def logistic_argument(denominator: E.Node) -> E.Node | None:
     """z when denominator is exp(z) + 1 (in either order), else None."""
     if denominator.op != "add" or len(denominator.args) != 2:
         return None
@@ -117,7 +117,7 @@ def _hadamard(node: E.Node) -> E.Node:
     factors = list(node.args)
     for i, f in enumerate(factors):
         if f.op == "hdiv" and f.args[0].op == "ones":
-            z = _logistic_argument(f.args[1])
+            z = logistic_argument(f.args[1])
             if z is not None and E.fn("exp", z) in factors:
                 rest = [g for j, g in enumerate(factors) if j != i and g is not E.fn("exp", z)]
                 return E.hadamard(*rest, E.fn("sigmoid", z))

@@ -5,6 +5,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import matdiff
 from matdiff.codegen import load_module, numpy_module, verify_module
@@ -12,7 +14,7 @@ from matdiff.diagnose import check_claim
 from matdiff.gradient import derive
 
 from .conftest import public_cases
-from .test_gradients import SUITE
+from .test_gradients import SUITE, _exprs
 
 
 @pytest.mark.parametrize("case", public_cases(), ids=lambda c: c["id"])
@@ -247,3 +249,24 @@ def test_cross_entropy_stays_finite_for_large_logits():
     a = W2 @ h
     assert np.isclose(value, np.max(a) - a[1])  # −log softmax(a)₁ = logsumexp(a) − a₁
     assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_exprs("scalar", 5), st.lists(st.sampled_from(["a", "b", "x", "y", "A", "X"]),
+                                     min_size=1, max_size=3, unique=True))
+def test_random_expressions_emit_code_that_verifies(expr, wrt):
+    # every rewrite of the code generator (product order, shared factorizations, hoisted
+    # constants, dot products for sums of squares) on random well-typed expressions
+    from matdiff.numeric import dim_sizes, find_data
+    from matdiff.typecheck import typecheck
+
+    typed = typecheck(expr)
+    wrt = [w for w in wrt if w in typed.variables]
+    assume(wrt)
+    result = derive(typed, wrt, check=False)
+    variables = result.typed.variables
+    sizes = dim_sizes(variables, result.f, *result.gradients.values())
+    assume(find_data(result.f, result.gradients, variables, sizes,
+                     np.random.default_rng(0)) is not None)
+    report = verify_module(result, numpy_module(result))
+    assert report.ok, (expr, report.text)

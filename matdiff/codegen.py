@@ -183,11 +183,6 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
         return f"np.linalg.inv({a[0]})"
     if op == "matpow":
         return f"np.linalg.matrix_power({a[0]}, {n.attr})"
-    if op == "pow" and n.args[0].op == "norm2" and n.args[1].op == "const" and \
-            n.args[1].attr == 2:  # ‖x‖²: one dot product, no square root
-        inner = ctx.names.get(n.args[0].args[0])
-        if inner is not None:
-            return f"np.vdot({inner}, {inner})"
     if op in ("pow", "epow"):
         if n.args[1].op == "const" and n.args[1].attr == 2:
             return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
@@ -325,7 +320,10 @@ def _softplus_argument(n: E.Node) -> E.Node | None:
 
 
 def _summed_square(n: E.Node) -> E.Node | None:
-    """u when n is sum(u⊙u) or sum(u.^2)."""
+    """u when n is sum(u⊙u), sum(u.^2) or ‖u‖²."""
+    if n.op == "pow" and n.args[0].op == "norm2" and n.args[1].op == "const" and \
+            n.args[1].attr == 2:
+        return n.args[0].args[0]
     if n.op != "sum":
         return None
     x = n.args[0]
@@ -720,7 +718,7 @@ class _Body:
         if op == "add":
             return self.sum(n)
         u = _summed_square(n)
-        if u is not None:  # Σ u², one dot product instead of a square and a sum
+        if u is not None:  # Σ u² and ‖u‖²: one dot product, no square, sum or square root
             return f"np.vdot({self.expr(u)}, {self.expr(u)})"
         return _lower(self.ctx, n, [self.expr(a) for a in n.args])
 

@@ -357,14 +357,12 @@ def _orders(i: int, j: int):
                 yield (left, right)
 
 
-def _order_of(node: E.Node, factors: list[E.Node]):
-    """The parenthesisation of a binary product tree over `factors` (no factor is a product:
-    chains are flat)."""
-    position = iter(range(len(factors)))
-
-    def walk(n):
-        return next(position) if n.op != "matmul" else (walk(n.args[0]), walk(n.args[1]))
-    return walk(node)
+def _dp_order(best: dict, i: int, j: int):
+    """The parenthesisation the chain DP chose for factors i..j, as nested pairs."""
+    if i == j:
+        return i
+    m = best[(i, j)][1]
+    return (_dp_order(best, i, m), _dp_order(best, m + 1, j))
 
 
 def _order_cost(order, factors: list[E.Node]):
@@ -496,13 +494,24 @@ class _Body:
             return self.chain(list(args))
         if n.op == "tr" and args[0].op == "chain_by_size":  # a trace splits a static order
             return E.make("tr", (self.static[args[0]],), None, n.shape)
-        if n.op == "scale" and n.args[1].op == "matmul" and not n.is_scalar:
-            factors = [done[f] for f in n.args[1].args]
-            i = min(range(len(factors)),
-                    key=lambda k: _size(factors[k].shape[0]) * _size(factors[k].shape[1]))
-            if _inverse_of(factors[i]) is None:
-                factors[i] = E.make("scale", (args[0], factors[i]), None, factors[i].shape)
-                return self.chain(factors)
+        if n.op == "scale" and args[1].op == "matmul" and not n.is_scalar:
+            # c·(LR): the constant goes on the smallest of LR, L and R (in that order on ties),
+            # never inside a product, so that L and R stay shared (X⁻ᵀu in uᵀX⁻¹v and in
+            # −X⁻ᵀuvᵀX⁻ᵀ is one solve)
+            c, product = args
+            left, right = product.args
+
+            def area(x):
+                return _size(x.shape[0]) * _size(x.shape[1])
+            options = [(area(product), 0)] + [
+                (area(x), k) for k, x in ((1, left), (2, right))
+                if _inverse_of(x) is None and x.op != "diag_embed"]
+            pick = min(options)[1]
+            if pick:
+                operands = [left, right]
+                x = operands[pick - 1]
+                operands[pick - 1] = E.make("scale", (c, x), None, x.shape)
+                return E.make("matmul", tuple(operands), None, product.shape)
         return n if args == n.args else E.make(n.op, args, n.attr, n.shape)
 
     def chain(self, factors: list[E.Node]) -> E.Node:
@@ -547,7 +556,7 @@ class _Body:
         if 3 <= k <= _RUNTIME_CHAIN_MAX and all(
                 f.kind == "matrix" and f.op != "diag_embed" and not self.solvable(f)
                 for f in factors):
-            orders = _cheapest_orders(factors, _order_of(chosen, factors))
+            orders = _cheapest_orders(factors, _dp_order(best, 0, k - 1))
             # which order is cheapest depends on the actual sizes; past three candidates the
             # branches would outweigh what they save, and the static order stands
             if 2 <= len(orders) <= 3:
@@ -562,6 +571,9 @@ class _Body:
         key = tuple(factors[i:j + 1])
         if key in self.products:  # the same sub-product elsewhere: one node, computed once
             return self.products[key]
+        mirrored = self.products.get(tuple(E.transpose(f) for f in reversed(key)))
+        if mirrored is not None:  # X⁻ᵀu where uᵀX⁻¹ is computed: its transpose
+            return E.make("transpose", (mirrored,), None, (mirrored.shape[1], mirrored.shape[0]))
         m = best[(i, j)][1]
         left, right = self._tree(factors, best, i, m), self._tree(factors, best, m + 1, j)
         node = E.make("matmul", (left, right), None, (left.shape[0], right.shape[1]))
@@ -667,7 +679,10 @@ class _Body:
         if name is None:
             name = python_name(f"{self._stem(x)}_{'chol' if self._spd(x) else 'lu'}", self.taken)
             how = "cho_factor" if self._spd(x) else "lu_factor"
-            self.lines.append(f"    {name} = sla.{how}({_strip(self.expr(x))})")
+            # check_finite=False: NumPy's own solvers do not scan the input either (NaN in,
+            # NaN out), and the scan is a full extra pass over the matrix
+            self.lines.append(f"    {name} = sla.{how}({_strip(self.expr(x))}, "
+                              "check_finite=False)")
             self.factors[x] = name
             self.em.uses_scipy = True
         return name
@@ -682,8 +697,8 @@ class _Body:
         """X⁻¹·rhs (or X⁻ᵀ·rhs) from the shared factorization of X."""
         f = self.factor(x)
         if self._spd(x):
-            return f"sla.cho_solve({f}, {rhs})"
-        return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''})"
+            return f"sla.cho_solve({f}, {rhs}, check_finite=False)"
+        return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''}, check_finite=False)"
 
     def lower(self, n: E.Node) -> str:
         op = n.op
@@ -728,6 +743,8 @@ class _Body:
             return self.solve(x, transposed, self.expr(b))
         if self.solvable(b):  # L·X⁻¹ = (X⁻ᵀ·Lᵀ)ᵀ
             x, transposed = _inverse_of(b)
+            if _is_vector(a):  # vectors are 1-D: no transposes
+                return self.solve(x, not transposed, self.expr(a))
             return f"{self.solve(x, not transposed, f'{self.expr(a)}.T')}.T"
         if a.is_scalar or b.is_scalar:  # u(vᵀw): a 1×1 factor is a number, not a matrix
             return f"({self.expr(a)} * {self.expr(b)})"

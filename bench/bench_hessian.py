@@ -16,9 +16,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.setrecursionlimit(20000)
 
-from matdiff.codegen import load_module, numpy_module  # noqa: E402
+from matdiff.codegen import numpy_module  # noqa: E402
 from matdiff.gradient import derive  # noqa: E402
 from matdiff.jacobian import hessian_extras  # noqa: E402
+from matdiff.verify import load_module  # noqa: E402
 
 
 def problems(jnp):

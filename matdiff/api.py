@@ -74,6 +74,6 @@ class GradientResult:
         return numpy_module(self.derivation)
 
     def compile(self):
-        from .codegen import load_module
+        from .verify import load_module
 
         return load_module(self.numpy_source())

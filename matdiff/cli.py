@@ -274,8 +274,9 @@ def cmd_linear_map(args, out) -> int:
 
 
 def cmd_codegen(args, out) -> int:
-    from .codegen import numpy_module, verify_module
+    from .codegen import numpy_module
     from .gradient import derive
+    from .verify import verify_module
 
     expr, types = _read_expr(args.expr), _declarations(args.let)
     if args.jacobian:

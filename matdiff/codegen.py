@@ -8,10 +8,7 @@ and all gradients together), and named as in the derivation's `where` block (a1,
 
 from __future__ import annotations
 
-import functools
-import itertools
 import keyword
-import types
 import unicodedata
 from dataclasses import dataclass
 
@@ -20,6 +17,7 @@ from .errors import DerivationError
 from .ops import ELEMENTWISE
 from .printing.report import shared_intermediates
 from .printing.text import to_text
+from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order, order_cost
 from .simplify import logistic_argument
 
 HELPERS = '''
@@ -343,78 +341,6 @@ def _inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
     return None
 
 
-_RUNTIME_CHAIN_MAX = 6  # longer chains keep the static order (Catalan(6) = 132 orders)
-
-
-def _orders(i: int, j: int):
-    """Every parenthesisation of factors i..j, as nested pairs of indices."""
-    if i == j:
-        yield i
-        return
-    for m in range(i, j):
-        for left in _orders(i, m):
-            for right in _orders(m + 1, j):
-                yield (left, right)
-
-
-def _dp_order(best: dict, i: int, j: int):
-    """The parenthesisation the chain DP chose for factors i..j, as nested pairs."""
-    if i == j:
-        return i
-    m = best[(i, j)][1]
-    return (_dp_order(best, i, m), _dp_order(best, m + 1, j))
-
-
-def _order_cost(order, factors: list[E.Node]):
-    """(cost polynomial {monomial: coefficient}, rows, cols) of one parenthesisation; a
-    monomial is a sorted tuple of symbolic dimensions, a vector's 1 dropped."""
-    if isinstance(order, int):
-        return {}, factors[order].shape[0], factors[order].shape[1]
-    left, rows, inner = _order_cost(order[0], factors)
-    right, _, cols = _order_cost(order[1], factors)
-    cost = dict(left)
-    for mono, c in right.items():
-        cost[mono] = cost.get(mono, 0) + c
-    mono = tuple(sorted((d for d in (rows, inner, cols) if d is not E.ONE), key=id))
-    cost[mono] = cost.get(mono, 0) + 1
-    return cost, rows, cols
-
-
-def _cheapest_orders(factors: list[E.Node], preferred) -> list:
-    """The parenthesisations no other one beats at every size (on a grid of sizes),
-    the preferred (statically chosen) one first; one entry when the order is settled."""
-    costs = {}
-    for order in [preferred] + [o for o in _orders(0, len(factors) - 1) if o != preferred]:
-        poly = _order_cost(order, factors)[0]
-        key = frozenset(poly.items())
-        if key not in costs:
-            costs[key] = (order, poly)
-
-    # p beats q when it costs no more at every size and less at some: tested on a grid of
-    # sizes from 1 to 4096 (each dimension free), which is where code meets real shapes
-    import numpy as np
-
-    dims = sorted({d for _, p in costs.values() for mono in p for d in mono}, key=id)
-    grid = np.log([1.0, 3.0, 16.0, 100.0, 600.0, 4096.0])
-    if len(dims) <= 4:
-        points = np.array(list(itertools.product(grid, repeat=len(dims)))).reshape(-1, len(dims))
-    else:
-        points = np.random.default_rng(0).choice(grid, size=(600, len(dims)))
-    index = {d: k for k, d in enumerate(dims)}
-    entries = list(costs.values())
-    values = np.empty((len(entries), len(points)))
-    for row, (_, p) in enumerate(entries):
-        exponents = np.zeros((len(p), len(dims)))
-        for k, mono in enumerate(p):
-            for d in mono:
-                exponents[k, index[d]] += 1
-        values[row] = np.exp(points @ exponents.T) @ np.array(list(p.values()), dtype=float)
-    no_worse = (values[:, None, :] <= values[None, :, :] * (1 + 1e-12)).all(axis=2)
-    better = (values[:, None, :] < values[None, :, :] * (1 - 1e-12)).any(axis=2)
-    beaten = (no_worse & better).any(axis=0)  # [j, i]: order j beats order i
-    return [order for (order, _), lost in zip(entries, beaten) if not lost]
-
-
 class _Body:
     """One function body.
 
@@ -553,10 +479,10 @@ class _Body:
                 # a sub-product computed elsewhere (Xw of softplus(Xw) in yᵀXw) costs nothing
                 best[(i, j)] = (0.0 if tuple(factors[i:j + 1]) in self.products else cost, -m)
         chosen = self._tree(factors, best, 0, k - 1)
-        if 3 <= k <= _RUNTIME_CHAIN_MAX and all(
+        if 3 <= k <= RUNTIME_CHAIN_MAX and all(
                 f.kind == "matrix" and f.op != "diag_embed" and not self.solvable(f)
                 for f in factors):
-            orders = _cheapest_orders(factors, _dp_order(best, 0, k - 1))
+            orders = cheapest_orders(factors, dp_order(best, 0, k - 1))
             # which order is cheapest depends on the actual sizes; past three candidates the
             # branches would outweigh what they save, and the static order stands
             if 2 <= len(orders) <= 3:
@@ -636,7 +562,7 @@ class _Body:
             a, b = product_text(order[0]), product_text(order[1])
             return f"_mm({a}, {b})" if self.em.one_blas else f"({a} @ {b})"
         name = python_name(self.temporary(), self.taken)
-        polys = [_order_cost(o, list(factors))[0] for o in orders]
+        polys = [order_cost(o, list(factors))[0] for o in orders]
         if len(orders) == 2:  # terms both orders pay cancel
             for mono in set(polys[0]) & set(polys[1]):
                 common = min(polys[0][mono], polys[1][mono])
@@ -962,75 +888,3 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
             "    raise ValueError(f\"{name} must have shape {symbolic} = {expected}, \"",
             "                     f\"got {shape}\")"]
     return "\n".join(out)
-
-
-def load_module(source: str, name: str = "matdiff_generated"):
-    module = types.ModuleType(name)
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    return module
-
-
-def _emitted_fd(mod, args: dict, env: dict, variable: E.Node, direction, eps: float) -> float:
-    """Central difference of the emitted f along `direction` in `variable`."""
-    from .numeric import to_public
-
-    name = variable.attr[0]
-    plus, minus = dict(args), dict(args)
-    plus[name] = to_public(env[name] + eps * direction, variable.shape)
-    minus[name] = to_public(env[name] - eps * direction, variable.shape)
-    return (mod.f(**plus) - mod.f(**minus)) / (2 * eps)
-
-
-@dataclass
-class VerifyReport:
-    ok: bool
-    text: str
-    max_error: float
-
-
-def verify_module(derivation, source: str, seed: int = 7) -> VerifyReport:
-    """The emitted f against the independent evaluator, the emitted gradients against
-    central finite differences of the emitted f, on random kind-respecting data."""
-    import numpy as np
-
-    from .numeric import (
-        best_fd_error,
-        dim_sizes,
-        evaluate,
-        find_data,
-        from_public,
-        random_direction,
-        to_public,
-    )
-
-    mod = load_module(source)
-    variables = derivation.typed.variables
-    rng = np.random.default_rng(seed)
-    sizes = dim_sizes(variables, derivation.f, *derivation.gradients.values())
-    env = find_data(derivation.f, derivation.gradients, variables, sizes, rng)
-    if env is None:
-        return VerifyReport(False, "verify: found no point where f and its gradients are finite",
-                            float("nan"))
-    args = {n: to_public(env[n], v.shape) for n, v in variables.items()}
-    value = mod.f(**args)
-    reference = float(evaluate(derivation.f, env, sizes)[0, 0])
-    worst = abs(value - reference) / max(1.0, abs(reference))
-    value2, grads = mod.f_and_grad(**args)
-    worst = max(worst, abs(value2 - value) / max(1.0, abs(value)))
-    lines = [f"f: emitted {value:.10g}, reference {reference:.10g}"]
-    for w in derivation.wrt:
-        g = from_public(getattr(mod, function_name("grad_", w))(**args), variables[w].shape)
-        g2 = from_public(grads[w], variables[w].shape)
-        worst_w = float(np.max(np.abs(g - g2))) / max(1.0, float(np.max(np.abs(g))))
-        scale = abs(value) + 1.0
-        kind = variables[w].attr[1]
-        for _ in range(3):
-            v = random_direction(kind, env[w].shape, rng)
-            an = float(np.sum(g * v))
-            worst_w = max(worst_w, best_fd_error(
-                functools.partial(_emitted_fd, mod, args, env, variables[w], v), an, scale))
-        lines.append(f"grad_{w}: max relative error vs finite differences {worst_w:.1e}")
-        worst = max(worst, worst_w)
-    ok = worst < 1e-5
-    lines.append(f"verify: {'ok' if ok else 'FAILED'} (max relative error {worst:.1e})")
-    return VerifyReport(ok, "\n".join(lines), worst)

@@ -396,8 +396,9 @@ def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
     emitted f (Jacobian) or of the reference gradient (Hessian)."""
     import numpy as np
 
-    from .codegen import VerifyReport, function_name, load_module
+    from .codegen import function_name
     from .numeric import dim_sizes, evaluate, find_data, from_public, random_direction, to_public
+    from .verify import VerifyReport, load_module
 
     mod = load_module(source)
     lines, worst = [], 0.0

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import matdiff
-from matdiff.codegen import load_module, numpy_module, verify_module
+from matdiff.codegen import numpy_module
 from matdiff.diagnose import check_claim
 from matdiff.gradient import derive
+from matdiff.verify import load_module, verify_module
 
 from .conftest import public_cases
 from .test_gradients import SUITE, _exprs
@@ -192,19 +193,19 @@ def test_product_order_chosen_by_actual_sizes(sizes):
 
 
 def test_order_candidates_are_the_undominated_ones():
-    from matdiff.codegen import _cheapest_orders
+    from matdiff.product_order import cheapest_orders
     from matdiff.typecheck import typecheck
 
     def factors(text):
         return list(typecheck(text).root.args)
     # all square (A + ABC, B + A and C + A make them so): every order costs the same
     square = factors("A*B*C + (B + C + A)")[0].args
-    assert len(square) == 3 and _cheapest_orders(list(square), ((0, 1), 2)) == [((0, 1), 2)]
+    assert len(square) == 3 and cheapest_orders(list(square), ((0, 1), 2)) == [((0, 1), 2)]
     # rectangular: each order wins for some sizes
-    assert _cheapest_orders(factors("A*B*C"), ((0, 1), 2)) == [((0, 1), 2), (0, (1, 2))]
+    assert cheapest_orders(factors("A*B*C"), ((0, 1), 2)) == [((0, 1), 2), (0, (1, 2))]
     # square matrices times a vector: right to left always wins
     chain = factors("A*B*C*x + A*x + B*x + C*x")[0].args
-    assert len(chain) == 4 and _cheapest_orders(list(chain), (((0, 1), 2), 3)) == \
+    assert len(chain) == 4 and cheapest_orders(list(chain), (((0, 1), 2), 3)) == \
         [(0, (1, (2, 3)))]
 
 

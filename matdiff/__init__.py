@@ -10,7 +10,7 @@ Heavy modules (Lark, NumPy, SciPy) load on first use, so `import matdiff` stays 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["grad", "parse", "MatdiffError"]
+__all__ = ["grad", "check", "parse", "MatdiffError"]
 
 import sys
 
@@ -41,3 +41,14 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
 
     _allow_deep_expressions()
     return GradientResult(derive(expr, wrt, types, check=check, steps=False))
+
+
+def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
+          steps: bool = False):
+    """Whether `claim` is ∂f/∂wrt, as `matdiff check` decides it: a verdict with `.correct`,
+    `.text` ("correct" or the diagnosis) and `.exact` (SymPy's proof on matrices of symbols:
+    True, False, or None when not settled)."""
+    from .diagnose import check_claim
+
+    _allow_deep_expressions()
+    return check_claim(expr, wrt, claim, types, steps=steps)

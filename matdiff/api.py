@@ -77,3 +77,11 @@ class GradientResult:
         from .verify import load_module
 
         return load_module(self.numpy_source())
+
+    def verify(self, seed: int = 7):
+        """The emitted module checked as `codegen --verify` does: f against the independent
+        evaluator, each gradient against central differences of the emitted f. Returns a
+        report with `.ok`, `.max_error` and `.text`."""
+        from .verify import verify_module
+
+        return verify_module(self.derivation, self.numpy_source(), seed)

@@ -271,3 +271,12 @@ def test_random_expressions_emit_code_that_verifies(expr, wrt):
                      np.random.default_rng(0)) is not None)
     report = verify_module(result, numpy_module(result))
     assert report.ok, (expr, report.text)
+
+
+def test_api_verify_and_check():
+    g = matdiff.grad("tr(A*X*B)", "X")
+    report = g.verify()
+    assert report.ok and report.max_error < 1e-8
+    verdict = matdiff.check("tr(A*X*B)", "X", "B*A")
+    assert not verdict.correct and "transpose" in verdict.text
+    assert matdiff.check("tr(A*X*B)", "X", "(B*A)'").exact is True

@@ -775,10 +775,16 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
 
     arguments = _arguments_doc(d.typed.variables)
 
-    def function(name: str, doc: str, roots: list[E.Node], ret: str) -> list[str]:
+    def function(name: str, doc: str, roots: list[E.Node], ret: str,
+                 inline_checks: bool = False) -> list[str]:
         body, exprs = em.body(roots)
-        out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """',
-               head] + body
+        checks = [head] if not inline_checks else [
+            "    # the argument checks of _inputs, inline: this is the function an optimiser",
+            "    # calls in its loop, and the call to _inputs costs ~0.5 µs at small sizes",
+            "    _ndarray, _f64 = np.ndarray, _F64"] + check_lines(d.typed.variables, em.var_py,
+                                                               "vars")
+        out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """'] + \
+            checks + body
         out.append("    return " + ret.format(*[_out(r, e) for r, e in zip(roots, exprs)]))
         return out + ["", ""]
 
@@ -793,7 +799,7 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
         functions += function("f_and_grad",
                               "(f, {" + ", ".join(f"{w!r}: ∂f/∂{w}" for w in d.wrt) +
                               "}) from one shared forward pass",
-                              [d.f] + grads, "{0}, {{" + pairs + "}}")
+                              [d.f] + grads, "{0}, {{" + pairs + "}}", inline_checks=True)
     for extra in extras:
         body, exprs = em.body([extra.root])
         if extra.direction is None:
@@ -832,21 +838,17 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
     return "\n".join(lines).rstrip() + "\n", em
 
 
-def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
-    """Straight-line argument checks for this expression's variables: one dictionary lookup
-    per argument, an identity test for arrays that are already float64, one tuple comparison
-    per shape. The hand-written functions this code competes with check nothing, so the
-    checks must cost well under a microsecond; messages are built only on failure."""
+def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) -> list[str]:
+    """The statements of the argument checks, reading the keyword dictionary `given` and
+    binding each argument to its Python name (and each size to _m, _n, …)."""
     names = list(variables)
     pys = [py[n] for n in names]
-    out = ['def _inputs(given, _ndarray=np.ndarray, _f64=_F64):',
-           '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""',
-           '    try:']
-    out += [f'        {p} = given[{n!r}]' for n, p in zip(names, pys)] or ['        pass']
+    out = ['    try:']
+    out += [f'        {p} = {given}[{n!r}]' for n, p in zip(names, pys)] or ['        pass']
     out += ['    except KeyError:',
-            f'        _argument_error(given, {names!r})',
-            f'    if len(given) != {len(names)}:',
-            f'        _argument_error(given, {names!r})']
+            f'        _argument_error({given}, {names!r})',
+            f'    if len({given}) != {len(names)}:',
+            f'        _argument_error({given}, {names!r})']
     bound: dict[E.Dim, str] = {}
     for name, p in zip(names, pys):
         v = variables[name]
@@ -873,6 +875,19 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
                 + ")"
             out.append(f'    if {p}.shape != {expected}:')
             out.append(f'        {fail}, {expected})')
+    return out
+
+
+def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
+    """Straight-line argument checks for this expression's variables: one dictionary lookup
+    per argument, an identity test for arrays that are already float64, one tuple comparison
+    per shape. The hand-written functions this code competes with check nothing, so the
+    checks must cost well under a microsecond; messages are built only on failure."""
+    names = list(variables)
+    pys = [py[n] for n in names]
+    out = ['def _inputs(given, _ndarray=np.ndarray, _f64=_F64):',
+           '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""']
+    out += check_lines(variables, py, "given")
     out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
     out += ["", "", "def _argument_error(given, names):",
             "    missing = [n for n in names if n not in given]",

@@ -41,6 +41,14 @@ def _softmax(x):
     return e / np.sum(e)
 
 
+def _logsumexp_softmax(x):
+    # both from one pass of exponentials
+    m = np.max(x)
+    e = np.exp(x - m)
+    s = np.sum(e)
+    return m + np.log(s), e / s
+
+
 def _log_softmax(x):
     shifted = x - np.max(x)
     return shifted - np.log(np.sum(np.exp(shifted)))
@@ -396,6 +404,13 @@ class _Body:
             u = n.args[0] if n.op == "norm2" else _summed_square(n)
             if u is not None:
                 self.uses[u] = self.uses.get(u, 0) + 1
+        # logsumexp(z) (or log softmax(z)) and softmax(z) together: one pass of exponentials
+        needs_lse = {n.args[0] for n in self.order if n.op == "logsumexp"} | {
+            n.args[0].args[0] for n in self.order
+            if n.op == "fn" and n.attr == "log" and n.args[0].op == "softmax"}
+        softmax_of = {n.args[0]: n for n in self.order if n.op == "softmax"}
+        self.fused_softmax = {z: softmax_of[z] for z in needs_lse & set(softmax_of)}
+        self.lse_softmax: dict[E.Node, tuple[str, str]] = {}
         # softplus(z) = log(1 + exp(z)) computed here makes σ(z) = exp(z − softplus(z)) one
         # exponential instead of two; such a softplus is named so that σ can read it
         self.softplus: dict[E.Node, E.Node] = {}
@@ -519,7 +534,9 @@ class _Body:
                 self.exprs[n] = self.ctx.names[n] = self.chain_by_size(n)
                 continue
             text = self.lower(n)
-            if (self.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
+            if text.isidentifier():  # already a name (a pair from _logsumexp_softmax)
+                self.exprs[n] = self.ctx.names[n] = text
+            elif (self.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
                     n in self.em.labels:
                 label = self.em.labels.get(n)
                 if label is None:
@@ -531,6 +548,17 @@ class _Body:
             else:
                 self.exprs[n] = text
         return self.lines, [self.expr(r) for r in self.roots]
+
+    def lse_and_softmax(self, z: E.Node) -> tuple[str, str]:
+        names = self.lse_softmax.get(z)
+        if names is None:
+            label = self.em.labels.get(self.fused_softmax[z])  # s1 in the where block
+            names = (python_name(self.temporary(), self.taken),
+                     python_name(label or self.temporary(), self.taken))
+            self.lines.append(f"    {names[0]}, {names[1]} = _logsumexp_softmax("
+                              f"{_strip(self.expr(z))})")
+            self.lse_softmax[z] = names
+        return names
 
     def temporary(self) -> str:
         """The next free t1, t2, … (skipping names the derivation's labels use)."""
@@ -644,6 +672,12 @@ class _Body:
         if op == "fn" and n.attr == "log" and logistic_argument(n.args[0]) is not None:
             # log(1 + exp(z)) without overflow: softplus
             return f"np.logaddexp(0.0, {self.expr(logistic_argument(n.args[0]))})"
+        if op in ("logsumexp", "softmax") and n.args[0] in self.fused_softmax:
+            return self.lse_and_softmax(n.args[0])[op == "softmax"]
+        if op == "fn" and n.attr == "log" and n.args[0].op == "softmax" and \
+                n.args[0].args[0] in self.fused_softmax:
+            z = n.args[0].args[0]
+            return f"({self.expr(z)} - {self.lse_and_softmax(z)[0]})"
         if op == "fn" and n.attr == "log" and n.args[0].op == "softmax":
             # z − logsumexp(z): log of an underflowed softmax entry would be −inf (and 0·−inf
             # in yᵀlog(softmax(z)) NaN)

@@ -69,6 +69,10 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
         raise DerivationError(f"the claim has no consistent shape: {e.message}", e.span,
                               claim) from None
     g_claim = claim_typed.root
+    unknown = set(claim_typed.variables) - set(variables)
+    if unknown:
+        raise DerivationError(f"the claim uses {', '.join(sorted(unknown))}, which the "
+                              "expression does not have", None, claim)
     combined = _check_fits(expr, claim, {**{n: x.attr[1] for n, x in variables.items()},
                                          **(types or {})})
     merged = _merged_dims(result.typed, combined)
@@ -78,10 +82,6 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                               f"expression does not require (∂f/∂{wrt} is "
                               f"{_shape_words(v)})\nmatdiff: ∂f/∂{wrt} = "
                               f"{to_unicode(result.gradients[wrt])}")
-    unknown = set(claim_typed.variables) - set(variables)
-    if unknown:
-        raise DerivationError(f"the claim uses {', '.join(sorted(unknown))}, which the "
-                              "expression does not have", None, claim)
     ours = result.gradients[wrt]
     shown = f"matdiff: ∂f/∂{wrt} = {to_unicode(ours)}"
     expected_shape = _dims(v)

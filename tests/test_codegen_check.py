@@ -280,3 +280,11 @@ def test_api_verify_and_check():
     verdict = matdiff.check("tr(A*X*B)", "X", "B*A")
     assert not verdict.correct and "transpose" in verdict.text
     assert matdiff.check("tr(A*X*B)", "X", "(B*A)'").exact is True
+
+
+def test_claim_with_a_foreign_variable_is_bad_input():
+    from matdiff.errors import DerivationError
+
+    # C is not in the expression: a malformed claim (exit 2), not a shape diagnosis
+    with pytest.raises(DerivationError, match="the claim uses C"):
+        check_claim("tr(A*X*B)", "X", "A*B*C")

@@ -756,10 +756,6 @@ def _out(node: E.Node, expr: str) -> str:
     return expr
 
 
-def _ndim(v: E.Node) -> int:
-    return {"scalar": 0, "vector": 1}.get(v.kind, 2)
-
-
 def _shape_words(shape) -> str:
     rows, cols = shape
     if rows is E.ONE and cols is E.ONE:

@@ -770,6 +770,24 @@ def _returns(n: E.Node) -> str:
     return words if n.is_scalar else ("an " if words[0] in "aeiofhlmnrsx" else "a ") + words
 
 
+def _formula_doc(name: str, node: E.Node, labels: dict[E.Node, str]) -> str:
+    """`name = formula (its shape)`; a long formula is written with the intermediates the
+    function body names (a1 = W1*x, h1 = tanh(a1), …), as the derivation's where block."""
+    text = to_text(node)
+    if len(text) <= 90 or not labels:
+        return f"{name} = {text} ({_returns(node)})"
+    present = {n for n in E.postorder(node)}
+    named = [(n, label) for n, label in labels.items() if n in present]
+    placeholders = {n: E.var(label, "matrix" if n.kind == "matrix" else n.kind, n.shape)
+                    for n, label in named}
+    lines = [f"{name} = {to_text(E.substitute(node, placeholders))} ({_returns(node)})",
+             "    where"]
+    for n, label in named:  # each definition in terms of the earlier ones
+        inner = {m: p for m, p in placeholders.items() if m is not n}
+        lines.append(f"        {label} = {to_text(E.substitute(n, inner))}")
+    return "\n".join(lines)
+
+
 def _arguments_doc(variables: dict[str, E.Node]) -> str:
     """The keyword arguments with their NumPy shapes, for each emitted docstring."""
     kinds = {"symmetric": "symmetric ", "spd": "symmetric positive definite "}
@@ -822,7 +840,7 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
     for w in d.wrt:
         g = d.gradients[w]
         functions += function(function_name("grad_", w),
-                              f"∂f/∂{w} = {to_text(g)} ({_returns(g)})", [g], "{0}")
+                              _formula_doc(f"∂f/∂{w}", g, em.labels), [g], "{0}")
     grads = [d.gradients[w] for w in d.wrt]
     pairs = ", ".join(f"{w!r}: {{{i + 1}}}" for i, w in enumerate(d.wrt))
     if d.wrt:

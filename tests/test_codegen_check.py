@@ -288,3 +288,10 @@ def test_claim_with_a_foreign_variable_is_bad_input():
     # C is not in the expression: a malformed claim (exit 2), not a shape diagnosis
     with pytest.raises(DerivationError, match="the claim uses C"):
         check_claim("tr(A*X*B)", "X", "A*B*C")
+
+
+def test_long_gradient_docstring_uses_the_names_of_the_body():
+    mod = matdiff.grad("sum((W4*tanh(W3*tanh(W2*tanh(W1*x))) - y).^2)", "W1").compile()
+    doc = mod.grad_W1.__doc__
+    assert "(W4'*a4)" in doc and "\n        a4 = W4*h3 - y\n" in doc, doc
+    assert "a1 = W1*x" in doc and doc.index("a1 = W1*x") < doc.index("a4 = W4*h3 - y")

@@ -910,15 +910,16 @@ def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) ->
             v.attr[1], v.attr[1])
         symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
         fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
-        new = [d for d in dims if d not in bound]
-        if new:
+        fresh = 0  # axes whose size this argument fixes first
+        if any(d not in bound for d in dims):
             out.append(f'    if {p}.ndim != {len(dims)}:')
             out.append(f'        {fail})')
             for axis, d in enumerate(dims):
                 if d not in bound:
                     bound[d] = f"_{d.name}"
                     out.append(f'    {bound[d]} = {p}.shape[{axis}]')
-        if len(new) < len(dims):
+                    fresh += 1
+        if fresh < len(dims):  # some size is known already (or repeats, as in a square S)
             expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
                 + ")"
             out.append(f'    if {p}.shape != {expected}:')

@@ -295,3 +295,10 @@ def test_long_gradient_docstring_uses_the_names_of_the_body():
     doc = mod.grad_W1.__doc__
     assert "(W4'*a4)" in doc and "\n        a4 = W4*h3 - y\n" in doc, doc
     assert "a1 = W1*x" in doc and doc.index("a1 = W1*x") < doc.index("a4 = W4*h3 - y")
+
+
+def test_a_square_argument_must_be_square():
+    mod = matdiff.grad("logdet(S) + tr(inv(S)*C)", "S", {"S": "spd"}).compile()
+    for function in (mod.f, mod.grad_S, mod.f_and_grad):
+        with pytest.raises(ValueError, match=r"S must have shape \(n, n\)"):
+            function(S=np.eye(3, 4), C=np.eye(3))

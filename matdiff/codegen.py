@@ -655,47 +655,68 @@ class _Body:
         return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''}, check_finite=False)"
 
     def lower(self, n: E.Node) -> str:
-        op = n.op
-        if op == "matmul":
-            return self.product(n.args[0], n.args[1])
-        if op == "tr" and n.args[0].op == "matmul" and n.args[0] not in self.ctx.names:
-            a, b = n.args[0].args
-            if not (self.solvable(a) or self.solvable(b) or a.op == "diag_embed" or
-                    _is_vector(a) or _is_vector(b)):
-                return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
-        if op in ("det", "logdet") and (n.args[0] in self.inverted or self._spd(n.args[0]) or
-                                        self.em.one_blas):
-            how = "chol" if self._spd(n.args[0]) else "lu"
-            return f"_{op}_{how}({self.factor(n.args[0])})"
-        if op == "fn" and n.attr == "log" and n.args[0].op == "det":
-            return self.lower(E.reduction("logdet", n.args[0].args[0]))
-        if op == "fn" and n.attr == "log" and logistic_argument(n.args[0]) is not None:
-            # log(1 + exp(z)) without overflow: softplus
-            return f"np.logaddexp(0.0, {self.expr(logistic_argument(n.args[0]))})"
-        if op in ("logsumexp", "softmax") and n.args[0] in self.fused_softmax:
-            return self.lse_and_softmax(n.args[0])[op == "softmax"]
-        if op == "fn" and n.attr == "log" and n.args[0].op == "softmax" and \
-                n.args[0].args[0] in self.fused_softmax:
-            z = n.args[0].args[0]
-            return f"({self.expr(z)} - {self.lse_and_softmax(z)[0]})"
-        if op == "fn" and n.attr == "log" and n.args[0].op == "softmax":
-            # z − logsumexp(z): log of an underflowed softmax entry would be −inf (and 0·−inf
-            # in yᵀlog(softmax(z)) NaN)
-            return f"_log_softmax({self.expr(n.args[0].args[0])})"
-        if op == "fn" and n.attr == "sigmoid" and n.args[0] in self.softplus:
-            softplus = self.ctx.names.get(self.softplus[n.args[0]])
-            if softplus is not None:
-                return f"np.exp({self.expr(n.args[0])} - {softplus})"
-        if op == "fn" and n.attr == "sigmoid'":  # σ' = σ(1 − σ) from the σ already computed
-            s = self.ctx.names.get(E.fn("sigmoid", n.args[0]))
-            if s is not None:
-                return f"({s} * (1.0 - {s}))"
-        if op == "add":
-            return self.sum(n)
-        u = _summed_square(n)
-        if u is not None:  # Σ u² and ‖u‖²: one dot product, no square, sum or square root
-            return f"np.vdot({self.expr(u)}, {self.expr(u)})"
+        """NumPy text for n: the first special lowering of n's operator that applies (see
+        _Body.SPECIAL), else the generic one."""
+        for special in _Body.SPECIAL.get(f"fn:{n.attr}" if n.op == "fn" else n.op, ()):
+            text = special(self, n)
+            if text is not None:
+                return text
         return _lower(self.ctx, n, [self.expr(a) for a in n.args])
+
+    def _binary_product(self, n: E.Node) -> str:
+        return self.product(n.args[0], n.args[1])
+
+    def _trace_without_product(self, n: E.Node) -> str | None:
+        """tr(AB) as Σ A ⊙ Bᵀ: AB is never formed."""
+        if n.args[0].op != "matmul" or n.args[0] in self.ctx.names:
+            return None
+        a, b = n.args[0].args
+        if self.solvable(a) or self.solvable(b) or a.op == "diag_embed" or \
+                _is_vector(a) or _is_vector(b):
+            return None
+        return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
+
+    def _det_from_factor(self, n: E.Node) -> str | None:
+        x = n.args[0]
+        if not (x in self.inverted or self._spd(x) or self.em.one_blas):
+            return None
+        return f"_{n.op}_{'chol' if self._spd(x) else 'lu'}({self.factor(x)})"
+
+    def _log(self, n: E.Node) -> str | None:
+        x = n.args[0]
+        if x.op == "det":
+            return self.lower(E.reduction("logdet", x.args[0]))
+        z = logistic_argument(x)
+        if z is not None:  # log(1 + exp(z)) without overflow: softplus
+            return f"np.logaddexp(0.0, {self.expr(z)})"
+        if x.op != "softmax":
+            return None
+        z = x.args[0]
+        if z in self.fused_softmax:
+            return f"({self.expr(z)} - {self.lse_and_softmax(z)[0]})"
+        # z − logsumexp(z): log of an underflowed softmax entry would be −inf (and 0·−inf in
+        # yᵀlog(softmax(z)) NaN)
+        return f"_log_softmax({self.expr(z)})"
+
+    def _fused_with_softmax(self, n: E.Node) -> str | None:
+        if n.args[0] not in self.fused_softmax:
+            return None
+        return self.lse_and_softmax(n.args[0])[n.op == "softmax"]
+
+    def _sigmoid_from_softplus(self, n: E.Node) -> str | None:
+        """σ(z) = exp(z − softplus(z)) when softplus(z) is computed: one exponential."""
+        softplus = self.ctx.names.get(self.softplus.get(n.args[0]))
+        return None if softplus is None else f"np.exp({self.expr(n.args[0])} - {softplus})"
+
+    def _dsigmoid_from_sigmoid(self, n: E.Node) -> str | None:
+        """σ' = σ(1 − σ) from the σ already computed."""
+        s = self.ctx.names.get(E.fn("sigmoid", n.args[0]))
+        return None if s is None else f"({s} * (1.0 - {s}))"
+
+    def _dot_of_square(self, n: E.Node) -> str | None:
+        """Σ u² and ‖u‖²: one dot product, no square, sum or square root."""
+        u = _summed_square(n)
+        return None if u is None else f"np.vdot({self.expr(u)}, {self.expr(u)})"
 
     def product(self, a: E.Node, b: E.Node) -> str:
         if self.solvable(a):
@@ -735,6 +756,25 @@ class _Body:
             sign = (" - " if negative else " + ") if out else ("-" if negative else "")
             out += sign + text
         return f"({out})"
+
+
+
+# operator (fn:NAME for an element-wise function) → its special lowerings, tried in order;
+# each returns None when it does not apply, and _lower takes what none of them does
+_Body.SPECIAL = {
+    "matmul": [_Body._binary_product],
+    "add": [_Body.sum],
+    "tr": [_Body._trace_without_product],
+    "det": [_Body._det_from_factor],
+    "logdet": [_Body._det_from_factor],
+    "fn:log": [_Body._log],
+    "logsumexp": [_Body._fused_with_softmax],
+    "softmax": [_Body._fused_with_softmax],
+    "fn:sigmoid": [_Body._sigmoid_from_softplus],
+    "fn:sigmoid'": [_Body._dsigmoid_from_sigmoid],
+    "sum": [_Body._dot_of_square],
+    "pow": [_Body._dot_of_square],
+}
 
 
 def _strip(text: str) -> str:

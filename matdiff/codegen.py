@@ -82,20 +82,18 @@ def _inv_lu(f):
 
 
 def _inv_chol(f):
-    # the inverse from the Cholesky factor: LAPACK potri fills one triangle, the other is
-    # mirrored block by block (a whole-matrix transpose-add strides through memory)
+    # the inverse from the Cholesky factor: LAPACK potri fills one triangle (read here as the
+    # upper one), the other is mirrored block by block (a whole-matrix transpose-add strides
+    # through memory)
     c, lower = f
     tri, info = sla.lapack.dpotri(c, lower=lower)
-    full = np.tril(tri) if lower else np.triu(tri)
+    full = np.triu(tri.T if lower else tri)
     n, b = full.shape[0], 256
     for i in range(0, n, b):
-        for j in range(i, n, b):
-            src, dst = (np.s_[j:j + b, i:i + b], np.s_[i:i + b, j:j + b]) if lower else \
-                (np.s_[i:i + b, j:j + b], np.s_[j:j + b, i:i + b])
-            if i == j:
-                full[dst] += np.tril(full[src].T, -1) if not lower else np.triu(full[src].T, 1)
-            else:
-                full[dst] = full[src].T
+        block = full[i:i + b, i:i + b]
+        block += np.triu(block, 1).T
+        for j in range(i + b, n, b):
+            full[j:j + b, i:i + b] = full[i:i + b, j:j + b].T
     return full
 
 

@@ -25,20 +25,49 @@ class NoMatrixForm(DerivationError):
 
 def lift(linear: E.Node, name: str) -> E.Node:
     """J with linear = J·d(name), for a column-vector (or scalar) linear map of d(name)."""
-    return _Lifted()[_unmarked(linear)]
+    plain = _unmarked(linear)
+    dvars = [n for n in E.walk(plain) if n.op == "dvar" and n.attr == name]
+    if dvars and dvars[0].is_scalar:
+        # a scalar variable: linear = J·db with db a number, so J is linear at db = 1 — this
+        # holds for every linear operator (tr, det's tr(X⁻¹dX), inverses, …), tensor or not
+        return E.substitute(plain, {dvars[0]: E.const(1)})
+    return _Lifted(name)[plain]
 
 
 class _Lifted(dict):
     """Lifted forms on demand (top-down, memoised): a rule asks only for the children it can
-    use, so a row such as dxᵀ is lifted only inside the product that makes it a scalar."""
+    use, so a row such as dxᵀ is lifted only inside the product that makes it a scalar.
+    A scalar-valued part with no rule of its own (tr(P·dx·qᵀ), sum(M ⊙ dL), …) is a linear
+    form gᵀdx: the trace tricks (the gradient's own peeling) give its row gᵀ."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
 
     def __missing__(self, n: E.Node) -> E.Node:
         rule = LIFT.get(n.op)
-        if rule is None:
-            raise NoMatrixForm(f"the derivative has no matrix form here ({n.op} of a "
-                               "differential); it is a higher-order tensor")
-        self[n] = value = rule(n, self)
+        try:
+            if rule is None:
+                raise NoMatrixForm(f"the derivative has no matrix form here ({n.op} of a "
+                                   "differential); it is a higher-order tensor")
+            value = rule(n, self)
+        except NoMatrixForm:
+            if not n.is_scalar:
+                raise
+            value = self._linear_form(n)
+        self[n] = value
         return value
+
+    def _linear_form(self, n: E.Node) -> E.Node:
+        """The row r with n = r·dx for a scalar n linear in dx (a column dx)."""
+        from .traceform import to_trace_form
+
+        grads = to_trace_form(n)
+        dvars = [d for d in E.walk(n) if d.op == "dvar" and d.attr == self.name]
+        if not dvars:
+            raise NoMatrixForm(f"no d{self.name} in a linear part")
+        g = grads.get(self.name, E.zero(dvars[0].shape))
+        return E.transpose(g)
 
 
 def _linear_args(n: E.Node):
@@ -89,6 +118,10 @@ def _lift_matmul(n, done):
         # P·(dlᵀQ) = P·Qᵀ·dl, Q a column
         row = E.matmul(E.transpose(Q), done[lin.args[0]])
         return row if P is None else E.matmul(P, row)
+    if lin.op == "transpose":  # P·Mᵀ·Q with M a linear matrix: push the transpose into M
+        pushed = _push_transpose(lin.args[0])
+        if pushed is not None:
+            return done[E.matmul(*before, pushed, *after)]
     return _no_form(n)
 
 
@@ -100,7 +133,7 @@ def _lift_transpose(n, done):
     pushed = _push_transpose(x)
     if pushed is None:
         return _no_form(n)
-    return lift(pushed, "")
+    return done[pushed]
 
 
 def _push_transpose(x: E.Node) -> E.Node | None:
@@ -140,9 +173,61 @@ def _lift_sum(n, done):
 
 
 def _lift_diag_extract(n, done):
+    """diag(L) for a square L linear in dx, one rule per form of L."""
     x = n.args[0]
-    if x.op == "diag_embed":
+    op = x.op
+    if op == "diag_embed":
         return done[x.args[0]]
+    if op == "transpose":  # diag(Mᵀ) = diag(M)
+        return done[E.diag_extract(x.args[0])]
+    if op == "add":
+        return E.add(*[done[E.diag_extract(t)] for t in x.args if E.has_differential(t)])
+    if op == "scale":
+        c, m = x.args
+        if E.has_differential(m):
+            return E.scale(c, done[E.diag_extract(m)])
+        return E.matmul(E.diag_extract(m), done[c])  # diag(c·M) = diag(M)·c, c = r·dx
+    if op == "hadamard":  # diag(S ⊙ L) = diag(S) ⊙ diag(L)
+        return done[E.hadamard(*[E.diag_extract(a) for a in x.args])]
+    if op == "matmul":
+        return _lift_diag_of_product(n, x.args, done)
+    return _no_form(n)
+
+
+def _lift_diag_of_product(n, f, done):
+    """diag(P·L·Q): diag(P·diag(dl)·Q) = (P ⊙ Qᵀ)·dl, diag(P·dl·r) = diag(rᵀ)·P·dl for a
+    column dl and a row r, diag(c·dlᵀ·Q) = diag(c)·Qᵀ·dl for a column c."""
+    (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
+    before, lin, after = f[:i], f[i], f[i + 1:]
+    P = E.matmul(*before) if before else None
+    Q = E.matmul(*after) if after else None
+    if lin.op == "diag_embed":
+        if P is None and Q is None:
+            return done[lin.args[0]]
+        if P is None:
+            mix = E.diag_embed(E.diag_extract(Q))
+        elif Q is None:
+            mix = E.diag_embed(E.diag_extract(P))
+        else:
+            mix = E.hadamard(P, E.transpose(Q))
+        return E.matmul(mix, done[lin.args[0]])
+    if lin.shape[1] is E.ONE and Q is not None and Q.shape[0] is E.ONE:
+        column = done[lin] if P is None else E.matmul(P, done[lin])
+        return E.matmul(E.diag_embed(E.transpose(Q)), column)
+    if lin.shape[0] is E.ONE and P is not None and P.shape[1] is E.ONE:
+        dl = lin.args[0] if lin.op == "transpose" else _push_transpose(lin)
+        if dl is None:
+            return _no_form(n)
+        column = done[dl] if Q is None else E.matmul(E.transpose(Q), done[dl])
+        return E.matmul(E.diag_embed(P), column)
+    if lin.op == "add":
+        return done[E.diag_extract(E.add(*[E.matmul(*before, t, *after) for t in lin.args]))]
+    if lin.op == "scale" and E.has_differential(lin.args[1]):
+        return done[E.diag_extract(E.scale(lin.args[0], E.matmul(*before, lin.args[1], *after)))]
+    if lin.op == "transpose":
+        pushed = _push_transpose(lin.args[0])
+        if pushed is not None:
+            return done[E.diag_extract(E.matmul(*before, pushed, *after))]
     return _no_form(n)
 
 
@@ -274,7 +359,7 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
             (v.shape[0], v.shape[0]))
         out = LinearMapResult(typed, wrt, g, H, "hessian")
     else:
-        name = next(n for n in ("V", "V_dir", "dir_V") if n not in typed.variables)
+        name = direction_name(typed.variables)
         direction = E.var(name, v.attr[1] if v.attr[1] != "spd" else "symmetric", v.shape)
         dg = Differentiator({wrt})(g)
         hv = E.substitute(_unmarked(dg), {E.dvar(wrt, v.shape): direction})
@@ -283,6 +368,26 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
     if check:
         _self_check(out)
     return out
+
+
+def direction_name(taken) -> str:
+    """A name for the direction V of H[V] that no variable of the expression uses: V, V_dir,
+    dir_V, then V1, V2, … (there is always a free one)."""
+    from .printing.unicode import UnicodePrinter
+
+    shown = UnicodePrinter().var_name
+    printed = {shown(n) for n in taken}  # V1 prints as V₁: never clash with a variable V₁
+
+    def free(name: str) -> bool:
+        return name not in taken and shown(name) not in printed
+
+    for name in ("V", "V_dir", "dir_V"):
+        if free(name):
+            return name
+    k = 1
+    while not free(f"V{k}"):
+        k += 1
+    return f"V{k}"
 
 
 def _unmarked(node: E.Node) -> E.Node:
@@ -368,7 +473,7 @@ def extras_for(results: list[LinearMapResult]):
                              r.result))
             # the same product as a map, so every variable has hvp_NAME
             v = r.typed.variables[r.wrt]
-            name = next(n for n in ("V", "V_dir", "dir_V") if n not in r.typed.variables)
+            name = direction_name(r.typed.variables)
             direction = E.var(name, v.attr[1], v.shape)
             out.append(Extra(function_name("hvp_", r.wrt), f"H·V for ∂²f/∂{r.wrt}∂{r.wrt}ᵀ",
                              E.matmul(r.result, direction) if not v.is_scalar else
@@ -380,7 +485,7 @@ def extras_for(results: list[LinearMapResult]):
 
 
 def jacobian_module(source: str, wrt: list[str], types=None) -> tuple[str, list]:
-    results = [jacobian(source, w, types) for w in wrt]
+    results = [jacobian(source, w, types) for w in dict.fromkeys(wrt)]
     from .codegen import numpy_module
 
     program = _Program(results[0].typed, results[0].typed.root, [], {})
@@ -388,7 +493,8 @@ def jacobian_module(source: str, wrt: list[str], types=None) -> tuple[str, list]
 
 
 def hessian_extras(source: str, wrt: list[str], types=None) -> list:
-    return extras_for([hessian(source, w, types) for w in wrt])
+    # a variable named twice (--wrt x --wrt x) gets one hess_x and one hvp_x
+    return extras_for([hessian(source, w, types) for w in dict.fromkeys(wrt)])
 
 
 def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):

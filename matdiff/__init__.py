@@ -26,10 +26,65 @@ def _allow_deep_expressions() -> None:
         sys.setrecursionlimit(_RECURSION)
 
 
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+def _check_text(value, what: str) -> str:
+    """A str, or a TypeError that says what was passed and how to fix it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{what} must be a str, got {_type_name(value)}: decode it first, "
+                        f"e.g. {what}.decode('utf-8')")
+    raise TypeError(f"{what} must be a str such as \"tr(A*X*B)\", got {_type_name(value)}")
+
+
+def _check_name(value, what: str) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{what} must be a variable name as a str, got {_type_name(value)}: "
+                        "decode it first")
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a variable name as a str, got {_type_name(value)}")
+    return value
+
+
+def _check_wrt(wrt) -> list[str] | str:
+    """One name, or a list/tuple of names."""
+    if isinstance(wrt, (list, tuple)):
+        if not wrt:
+            raise TypeError("wrt must name at least one variable, got an empty "
+                            f"{_type_name(wrt)}")
+        return [_check_name(w, "each name in wrt") for w in wrt]
+    return _check_name(wrt, "wrt (a name or a list of names)")
+
+
+def _check_types(types) -> dict[str, str] | None:
+    from collections.abc import Mapping
+
+    if types is None:
+        return None
+    if not isinstance(types, Mapping):
+        example = ' (write {"x": "vector"} instead of "x:vector")' if isinstance(types, str) \
+            else ""
+        raise TypeError(f"types must be a dict mapping names to kinds, e.g. {{\"S\": \"spd\"}}, "
+                        f"got {_type_name(types)}{example}")
+    for name, kind in types.items():
+        if not isinstance(name, str):
+            raise TypeError(f"types: the key {name!r} must be a variable name (str), got "
+                            f"{_type_name(name)}")
+        if not isinstance(kind, str):
+            raise TypeError(f"types: the kind of {name} must be a str (scalar, vector, matrix, "
+                            f"symmetric or spd), got {_type_name(kind)}")
+    return dict(types)
+
+
 def parse(expr: str, types: dict[str, str] | None = None):
     """The typed expression (root node and variables) of `expr`."""
     from .typecheck import typecheck
 
+    expr = _check_text(expr, "expr")
+    types = _check_types(types)
     _allow_deep_expressions()
     return typecheck(expr, types)
 
@@ -39,6 +94,9 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
     from .api import GradientResult
     from .gradient import derive
 
+    expr = _check_text(expr, "expr")
+    wrt = _check_wrt(wrt)
+    types = _check_types(types)
     _allow_deep_expressions()
     return GradientResult(derive(expr, wrt, types, check=check, steps=False))
 
@@ -50,5 +108,12 @@ def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
     True, False, or None when not settled)."""
     from .diagnose import check_claim
 
+    expr = _check_text(expr, "expr")
+    if isinstance(wrt, (list, tuple)):
+        raise TypeError("check decides one gradient: wrt must be one variable name (str), got "
+                        f"a {_type_name(wrt)}; call check once per variable")
+    wrt = _check_name(wrt, "wrt")
+    claim = _check_text(claim, "claim")
+    types = _check_types(types)
     _allow_deep_expressions()
     return check_claim(expr, wrt, claim, types, steps=steps)

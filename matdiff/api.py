@@ -65,8 +65,23 @@ class GradientResult:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:
+        """The gradients in Unicode, one per variable (not <… object at 0x…>)."""
+        from .printing.unicode import UnicodePrinter
+
+        p = UnicodePrinter()
+        parts = [f"∂f/∂{p.var_name(name)} = {p.doc(self.derivation.gradients[name])}"
+                 for name in self.wrt]
+        return f"<matdiff gradient of f = {p.doc(self.derivation.f)}: {'; '.join(parts)}>"
+
     def _repr_latex_(self) -> str:
-        return "$$" + self.latex().replace("\n", r" \\ ") + "$$"
+        """One line per equation, aligned at '=' (a bare $$…$$ runs the lines together)."""
+        rows = []
+        for line in self.latex().splitlines():
+            if not line.strip():
+                continue
+            rows.append(line.replace(" = ", " &= ", 1) if " = " in line else line)
+        return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
     def numpy_source(self) -> str:
         from .codegen import numpy_module

@@ -4,12 +4,14 @@ df/dt = J_f·J_x·J_u, each Jacobian in matrix form, then the product simplified
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import expr as E
 from .errors import DerivationError
 from .gradient import derive
 from .jacobian import jacobian
+from .shapes import default_kind
 from .typecheck import Typed, typecheck_system
 
 
@@ -33,19 +35,88 @@ class ChainResult:
 
 
 def parse_definitions(items: list[str]) -> list[tuple[str, str]]:
-    out = []
+    """NAME=EXPR items in order. The same definition twice is fine; two different definitions
+    of one name are an error (never "the last one wins")."""
+    out: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise DerivationError(f"--define expects NAME=EXPR, got {item!r}")
+            raise DerivationError(f"--define expects NAME=EXPR, got {item!r} (e.g. x=A*u)")
         name, text = (s.strip() for s in item.split("=", 1))
         if not name.isidentifier():
             raise DerivationError(f"--define: {name!r} is not a variable name")
+        if not text:
+            raise DerivationError(f"--define {name}= gives no expression: write {name}=EXPR")
+        if name in seen:
+            if seen[name] != text:
+                raise DerivationError(f"--define defines {name} twice ({name}={seen[name]} and "
+                                      f"{name}={text}): keep one")
+            continue
+        seen[name] = text
         out.append((name, text))
     return out
 
 
+_NAME = re.compile(r"[^\W\d]\w*")
+
+
+def _cycle(definitions: list[tuple[str, str]]) -> list[str] | None:
+    """A chain of definitions that leads back to its start (x → u → v → x), if any."""
+    refs = {name: [n for n in dict.fromkeys(_NAME.findall(text))]
+            for name, text in definitions}
+    graph = {name: [n for n in names if n in refs] for name, names in refs.items()}
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        path.append(name)
+        for nxt in graph[name]:
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt, path)
+                if found:
+                    return found
+        path.pop()
+        state[name] = 2
+        return None
+
+    for name in graph:
+        if name not in state:
+            found = visit(name, [])
+            if found:
+                return found
+    return None
+
+
+def _check_parameter(expr: str, t: str, definitions, types: dict) -> None:
+    """--along T needs a scalar T: a name declared or read as a vector or matrix is refused
+    rather than silently turned into a scalar (x'*A*x --along A is not A·xᵀx)."""
+    if any(name == t for name, _ in definitions):
+        raise DerivationError(f"{t} is the path parameter of --along; it cannot also be given "
+                              f"by --define {t}=…")
+    kind = types.get(t)
+    if kind is None:
+        kind = default_kind(t)
+        # a name that reads as a vector (h–z) but appears only inside the definitions is the
+        # path parameter by intent (x = t*v): the scalar reading stands
+        if kind == "vector" and t not in _NAME.findall(expr):
+            return
+    if kind != "scalar":
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise DerivationError(f"{t} is {article} {kind}; --along needs a scalar parameter "
+                              f"(declare --let {t}:scalar if {t} is meant as one)")
+
+
 def along(expr: str, t: str, definitions: list[tuple[str, str]], types=None) -> ChainResult:
     types = dict(types or {})
+    if not t.isidentifier():
+        raise DerivationError(f"--along: {t!r} is not a variable name")
+    _check_parameter(expr, t, definitions, types)
+    cycle = _cycle(definitions)
+    if cycle:
+        raise DerivationError("definitions form a cycle: " + " → ".join(cycle)
+                              + " (each name must end in variables that are not defined)")
     types.setdefault(t, "scalar")  # the path parameter is a scalar unless declared
     main, defs = typecheck_system(expr, definitions, types)
     variables = dict(main.variables)

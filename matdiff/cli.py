@@ -7,20 +7,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import warnings
 
-from .errors import InternalError, MatdiffError
+from .errors import InternalError, MatdiffError, ParseError, ShapeError
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-_VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define"}
+_VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
+                  "-o", "--output"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
+_JSON_COMMANDS = ("grad", "check", "jacobian", "hessian")
+# what looks like an option: --name or --name=value (anything else is an expression, "--x'*x")
+_OPTION_LIKE = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
+
+
+class _IOFailure(MatdiffError):
+    """Standard input or output (or the -o file) could not be used: not a bug in matdiff."""
+
+
+def version() -> str:
+    """The installed distribution's version; the package's own when not installed."""
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("matdiff")
+    except Exception:  # not installed (a source checkout on sys.path)
+        from . import __version__
+
+        return __version__
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit 2, as for every bad input
+        if message.startswith("unrecognized arguments"):
+            import difflib
+
+            words = message.split(":", 1)[1].split()
+            known = sorted(_VALUE_OPTIONS | _FLAG_OPTIONS | {"--version"})
+            for w in words:
+                close = difflib.get_close_matches(w.split("=", 1)[0], known, n=1)
+                if w.startswith("--") and close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
         raise MatdiffError(f"{message} (see '{self.prog} --help')")
 
 
@@ -30,6 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "a person does it on paper, check them numerically, and emit NumPy code."),
         epilog="Exit codes: 0 ok, 1 claim is wrong (check), 2 bad input, 3 internal error. "
                "EXPR '-' reads the expression from standard input.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(sp):
@@ -66,9 +99,14 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="Decide whether --claim is ∂f/∂X; exit 0 'correct', "
                                     "exit 1 with a diagnosis, exit 2 if the claim is malformed.")
     common(sp)
-    sp.add_argument("--wrt", required=True, metavar="X")
-    sp.add_argument("--claim", required=True, metavar="G")
+    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+                    help="the variable the claim is a gradient for (one per check)")
+    sp.add_argument("--claim", action="append", required=True, metavar="G",
+                    help="the claimed gradient ∂f/∂X, in the same expression language, "
+                         "e.g. \"A'*B'\" (one per check; it may begin with -)")
     sp.add_argument("--steps", action="store_true", help="also show matdiff's derivation")
+    sp.add_argument("--format", choices=("text", "json"), default="text",
+                    help="json: {\"verdict\", \"correct\", \"text\"}")
 
     sp = sub.add_parser("jacobian", help="Jacobian of a vector-valued expression",
                         description="J = ∂f/∂xᵀ in numerator layout (m×n for f: ℝⁿ → ℝᵐ), "
@@ -99,6 +137,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also emit hess_NAME (vector and scalar variables) and hvp_NAME(V, …)")
     sp.add_argument("--jacobian", action="store_true",
                     help="for a vector-valued EXPR: emit f and jac_NAME (numerator layout)")
+    sp.add_argument("-o", "--output", metavar="FILE",
+                    help="write the module to FILE instead of standard output")
     return p
 
 
@@ -106,10 +146,13 @@ def _split_argv(argv: list[str]) -> list[str]:
     """Let EXPR and option values begin with '-' (e.g. "-y'*log(softmax(a))") without '--'."""
     if not argv or argv[0] not in _COMMANDS:
         return argv
-    options, positional = [argv[0]], []
+    options, positional, unknown = [argv[0]], [], []
     i = 1
     while i < len(argv):
         tok = argv[i]
+        if tok == "--":  # the usual end of options: everything after it is positional
+            positional += argv[i + 1:]
+            break
         if tok in _VALUE_OPTIONS and i + 1 < len(argv):
             options.append(f"{tok}={argv[i + 1]}")
             i += 2
@@ -117,33 +160,130 @@ def _split_argv(argv: list[str]) -> list[str]:
         if tok in _FLAG_OPTIONS or (tok.startswith("--") and "=" in tok
                                     and tok.split("=", 1)[0] in _VALUE_OPTIONS):
             options.append(tok)
-        elif tok.startswith("--") and tok[2:3].isalpha() and tok not in ("-",):
+        elif _OPTION_LIKE.fullmatch(tok):
             options.append(tok)  # unknown option: let argparse report it
+            unknown.append(tok)
         else:
             positional.append(tok)
         i += 1
+    if unknown and not positional:
+        raise MatdiffError(f"unknown option {unknown[0]} and no EXPR: if {unknown[0]} is the "
+                           "expression, EXPR may not begin with -- (write -(-…) instead, or "
+                           f"put it last after --) (see 'matdiff {argv[0]} --help')")
     return options + (["--"] + positional if positional else [])
 
 
-def _declarations(lets: list[str]) -> dict[str, str]:
-    types = {}
-    for item in lets:
+def _reserved_names() -> frozenset[str]:
+    from . import syntax, typecheck
+
+    return (frozenset(getattr(syntax, "_FUNCTIONS", ()))
+            | frozenset(getattr(typecheck, "FUNCTION_NAMES", ())))
+
+
+def declarations(items, option: str = "--let") -> dict[str, str]:
+    """NAME:KIND items (each may hold several, comma-separated) as a checked dict. The same
+    declaration twice is fine; two different kinds for one name, an empty or malformed name,
+    or a function name are errors (never "the last one wins")."""
+    types: dict[str, str] = {}
+    reserved = None
+    for item in items:
         for part in item.split(","):
             if not part.strip():
                 continue
             if ":" not in part:
-                raise MatdiffError(f"--let expects NAME:KIND, got {part!r}")
+                raise MatdiffError(f"{option} expects NAME:KIND, got {part.strip()!r} "
+                                   "(e.g. S:spd)")
             name, kind = (s.strip() for s in part.split(":", 1))
-            types[name] = kind
-    from .shapes import check_kinds
+            if not name:
+                raise MatdiffError(f"{option} {part.strip()!r} names no variable: write "
+                                   f"NAME:KIND, e.g. x:{kind or 'vector'}")
+            if not name.isidentifier():
+                raise MatdiffError(f"{option}: {name!r} is not a variable name (letters, digits "
+                                   "and _, not starting with a digit)")
+            reserved = reserved if reserved is not None else _reserved_names()
+            if name in reserved:
+                raise MatdiffError(f"{option}: {name!r} is a function name and cannot be "
+                                   "declared as a variable; pick another name")
+            if not kind:
+                raise MatdiffError(f"{option} {part.strip()!r} gives no kind: write {name}:KIND "
+                                   "with KIND scalar, vector, matrix, symmetric or spd")
+            from .shapes import check_kinds
 
-    return check_kinds(types)
+            kind = check_kinds({name: kind})[name]
+            if name in types and types[name] != kind:
+                raise MatdiffError(f"{option} declares {name} twice with different kinds "
+                                   f"({types[name]} and {kind}): keep one")
+            types[name] = kind
+    return types
+
+
+_declarations = declarations
 
 
 def _read_expr(expr: str) -> str:
-    if expr == "-":
-        return sys.stdin.read().strip()
-    return expr
+    if expr != "-":
+        return expr
+    stdin = sys.stdin
+    if stdin is None or getattr(stdin, "closed", False):
+        raise _IOFailure("EXPR '-' reads the expression from standard input, but standard "
+                         "input is closed: pass the expression as an argument or pipe it in")
+    try:
+        if (hasattr(stdin, "reconfigure") and
+                (getattr(stdin, "encoding", "") or "").lower().replace("-", "") != "utf8"):
+            stdin.reconfigure(encoding="utf-8", errors="replace")
+        text = stdin.read()
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise _IOFailure(f"cannot read the expression from standard input: {reason}") from None
+    text = text.strip()
+    if not text:
+        raise ParseError("standard input held no expression (EXPR '-' reads it from there)")
+    return text
+
+
+_NAME = re.compile(r"[^\W\d]\w*")
+
+
+def _validate(args) -> None:
+    """Options are honoured or refused, never silently dropped (issue 19)."""
+    cmd = args.command
+    if cmd == "check":
+        for option, values in (("--wrt", args.wrt), ("--claim", args.claim)):
+            distinct = list(dict.fromkeys(values))
+            if len(distinct) > 1:
+                what = "variable" if option == "--wrt" else "claim"
+                raise MatdiffError(f"{option} given {len(values)} times ({', '.join(distinct)}):"
+                                   f" check decides one {what} at a time; run matdiff check "
+                                   f"once per {what}")
+        args.wrt, args.claim = args.wrt[0], args.claim[0]
+    if cmd == "codegen" and args.jacobian and args.hessian:
+        raise MatdiffError("--jacobian and --hessian do not go together (a module holds either "
+                           "jac_NAME for a vector-valued EXPR or hess_NAME for a scalar one): "
+                           "run codegen once for each")
+    if cmd == "grad":
+        if args.define and not args.along:
+            raise MatdiffError("--define gives an inner function for --along: add --along T "
+                               "(the path parameter), or drop --define")
+        if args.along and args.steps:
+            raise MatdiffError("--steps does not go with --along: the chain-rule output already "
+                               "shows each Jacobian factor; drop --steps")
+    args.let = declarations(args.let)
+
+
+def _warn_unused(args) -> None:
+    """A declared name that appears in none of the inputs: probably a typo."""
+    texts = [args.expr]
+    if getattr(args, "claim", None):
+        texts.append(args.claim if isinstance(args.claim, str) else " ".join(args.claim))
+    texts += list(getattr(args, "define", None) or [])
+    if getattr(args, "along", None):
+        texts.append(args.along)
+    used = set()
+    for text in texts:
+        used.update(_NAME.findall(text))
+    for name, kind in args.let.items():
+        if name not in used:
+            sys.stderr.write(f"warning: {name} is declared but not used (--let {name}:{kind})\n")
 
 
 def _use_rich(args) -> bool:
@@ -158,7 +298,7 @@ def cmd_parse(args, out) -> int:
     from .printing.tree import plain_tree, variables_table
     from .typecheck import typecheck
 
-    typed = typecheck(_read_expr(args.expr), _declarations(args.let))
+    typed = typecheck(args.expr, args.let)
     if _use_rich(args):
         from rich.console import Console
 
@@ -178,12 +318,13 @@ def cmd_grad(args, out) -> int:
         return cmd_along(args, out)
     if not args.wrt:
         raise MatdiffError("grad needs --wrt X (or --along T with --define NAME=EXPR)")
-    result = derive(_read_expr(args.expr), args.wrt, _declarations(args.let),
+    result = derive(args.expr, args.wrt, args.let,
                     check=not args.no_check, steps=args.steps)
     if args.format == "json":
         from .printing.render import grad_json
 
-        out.write(json.dumps(grad_json(result), ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(grad_json(result, steps=args.steps), ensure_ascii=False,
+                             indent=2) + "\n")
     elif args.format == "latex":
         from .printing.render import grad_latex
 
@@ -234,9 +375,14 @@ def _rich_grad(report) -> None:
 def cmd_check(args, out) -> int:
     from .diagnose import check_claim
 
-    verdict = check_claim(_read_expr(args.expr), args.wrt, args.claim, _declarations(args.let),
+    verdict = check_claim(args.expr, args.wrt, args.claim, args.let,
                           steps=args.steps)
-    out.write(verdict.text + "\n")
+    if args.format == "json":
+        word = getattr(verdict, "verdict", None) or ("correct" if verdict.correct else "wrong")
+        out.write(json.dumps({"verdict": word, "correct": bool(verdict.correct),
+                              "text": verdict.text}, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(verdict.text + "\n")
     return EXIT_OK if verdict.correct else EXIT_WRONG
 
 
@@ -247,8 +393,8 @@ def cmd_along(args, out) -> int:
     if args.wrt:
         raise MatdiffError("--along and --wrt do not go together: --along T differentiates "
                            "along the path")
-    result = along(_read_expr(args.expr), args.along, parse_definitions(args.define),
-                   _declarations(args.let))
+    result = along(args.expr, args.along, parse_definitions(args.define),
+                   args.let)
     if args.format == "json":
         out.write(json.dumps(along_json(result), ensure_ascii=False, indent=2) + "\n")
     else:
@@ -262,7 +408,7 @@ def cmd_linear_map(args, out) -> int:
 
     build = hessian if args.command == "hessian" else (
         vec_jacobian if getattr(args, "vec", False) else jacobian)
-    expr, types = _read_expr(args.expr), _declarations(args.let)
+    expr, types = args.expr, args.let
     results = [build(expr, w, types) for w in dict.fromkeys(args.wrt)]
     if args.format == "json":
         out.write(json.dumps(linear_map_json(results), ensure_ascii=False, indent=2) + "\n")
@@ -278,12 +424,12 @@ def cmd_codegen(args, out) -> int:
     from .gradient import derive
     from .verify import verify_module
 
-    expr, types = _read_expr(args.expr), _declarations(args.let)
+    expr, types = args.expr, args.let
     if args.jacobian:
         from .jacobian import jacobian_module, verify_extras
 
         source, results = jacobian_module(expr, args.wrt, types)
-        out.write(source)
+        _emit_module(args, source, out)
         if args.verify:
             report = verify_extras(results, source)
             sys.stderr.write(report.text + "\n")
@@ -296,13 +442,13 @@ def cmd_codegen(args, out) -> int:
 
         extras = hessian_extras(expr, args.wrt, types)
     source = numpy_module(result, extras)
-    if _use_rich(args) and not args.verify:
+    if _use_rich(args) and not args.verify and not args.output:
         from rich.console import Console
         from rich.syntax import Syntax
 
         Console().print(Syntax(source, "python"))
     else:
-        out.write(source)
+        _emit_module(args, source, out)
     if args.verify:
         report = verify_module(result, source)
         sys.stderr.write(report.text + "\n")
@@ -317,50 +463,169 @@ def cmd_codegen(args, out) -> int:
     return EXIT_OK
 
 
+def _emit_module(args, source: str, out) -> None:
+    """The module on standard output, or in the -o FILE (UTF-8; written whole or not at all
+    as far as the file system allows)."""
+    if not args.output:
+        out.write(source)
+        return
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="\n") as f:
+            f.write(source)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise _IOFailure(f"cannot write {args.output}: {reason}") from None
+
+
 _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
                   "codegen": cmd_codegen, "jacobian": cmd_linear_map,
                   "hessian": cmd_linear_map}
 
 
-def main(argv: list[str] | None = None, out=None) -> int:
+def main(argv: list[str] | None = None, out=None, session_types=None) -> int:
+    """Run one command line; `session_types` are the REPL's `let` declarations."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _utf8_streams()
     out = out or sys.stdout
     from . import _allow_deep_expressions
 
     _allow_deep_expressions()
-    parser = _build_parser()
+    json_errors = _wants_json(argv)
     try:
-        if not argv:
-            if sys.stdin.isatty() and out is sys.stdout:
-                from .repl import repl
-
-                return repl(main)
-            parser.print_help(out)
-            return EXIT_OK
-        if argv[0] == "repl":
-            from .repl import repl
-
-            return repl(main, out=out)
-        args = parser.parse_args(_split_argv(argv))
-        if args.command is None:
-            parser.print_help(out)
-            return EXIT_OK
-        return _COMMAND_FUNCS[args.command](args, out)
+        # a safety net: NumPy/SciPy warnings (RuntimeWarning and its subclasses LinAlgWarning
+        # and ComplexWarning) never reach the user raw; the answer or the error says it all
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            code = _dispatch(argv, out, session_types or {})
+            _flush(out)  # a full disk or a closed pipe shows up here, not at interpreter exit
+        return code
     except MatdiffError as e:
-        _report(e)
-        return EXIT_USAGE
+        kind = ("syntax" if isinstance(e, ParseError) else
+                "shape" if isinstance(e, ShapeError) else "usage")
+        return _fail(e.render(), _message(e), kind, e.span, EXIT_USAGE, json_errors, out,
+                     error=e)
     except InternalError as e:
-        sys.stderr.write(f"internal error: {e}\n")
-        return EXIT_INTERNAL
+        return _fail(f"internal error: {e}", str(e), "internal", None, EXIT_INTERNAL,
+                     json_errors, out)
     except RecursionError:
-        sys.stderr.write("error: expression too deeply nested for matdiff\n")
-        return EXIT_USAGE
+        msg = "expression too deeply nested for matdiff"
+        return _fail(f"error: {msg}", msg, "syntax", None, EXIT_USAGE, json_errors, out)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `matdiff … | head`: the reader left; say nothing
+        _drop_stdout(out)
+        return EXIT_OK
+    except OSError as e:  # standard output could not be written (e.g. a full disk)
+        _drop_stdout(out)
+        msg = f"cannot write the output: {e.strerror or e}"
+        sys.stderr.write(f"error: {msg}\n")
+        return EXIT_USAGE
     except Exception as e:  # a bug: say so, without a traceback
-        sys.stderr.write(f"internal error: {type(e).__name__}: {e} "
-                         "(this is a bug in matdiff, please report it with the command line)\n")
-        return EXIT_INTERNAL
+        msg = (f"{type(e).__name__}: {e} (this is a bug in matdiff, please report it with the "
+               "command line)")
+        return _fail(f"internal error: {msg}", msg, "internal", None, EXIT_INTERNAL,
+                     json_errors, out)
+
+
+REPL_HELP = "usage: matdiff repl\n\nInteractive mode; inside it:\n"
+
+
+def _dispatch(argv: list[str], out, session: dict) -> int:
+    parser = _build_parser()
+    if not argv:
+        if sys.stdin is not None and sys.stdin.isatty() and out is sys.stdout:
+            from .repl import repl
+
+            return repl(main)
+        parser.print_help(out)
+        return EXIT_OK
+    if argv[0] == "repl":
+        from .repl import HELP, repl
+
+        if len(argv) > 1:
+            if argv[1] in ("-h", "--help"):
+                out.write(REPL_HELP + HELP + "\n")
+                return EXIT_OK
+            raise MatdiffError(f"repl takes no arguments, got {' '.join(argv[1:])!r} "
+                               "(see 'matdiff repl --help')")
+        return repl(main, out=out)
+    args = parser.parse_args(_split_argv(argv))
+    if getattr(args, "version", False) and args.command is None:
+        out.write(f"matdiff {version()}\n")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help(out)
+        return EXIT_OK
+    args.expr = _read_expr(args.expr)
+    _validate(args)
+    _warn_unused(args)
+    args.let = {**session, **args.let}
+    return _COMMAND_FUNCS[args.command](args, out)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    if not argv or argv[0] not in _JSON_COMMANDS:
+        return False
+    return "--format=json" in argv or any(
+        a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))
+
+
+def _message(e: MatdiffError) -> str:
+    return e.message + (f" ({e.hint})" if e.hint else "")
+
+
+def _fail(text: str, message: str, kind: str, span, code: int, json_errors: bool, out,
+          error: MatdiffError | None = None) -> int:
+    """The error on stderr (always: people read it there) and, with --format json, also as
+    {"error": {...}} on standard output for programs."""
+    if error is not None:
+        _report(error)
+    else:
+        sys.stderr.write(text + "\n")
+    if json_errors:
+        payload = {"error": {"message": message, "kind": kind,
+                             "span": list(span) if span is not None else None,
+                             "exit_code": code}}
+        try:
+            out.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+            _flush(out)
+        except OSError:
+            _drop_stdout(out)
+    return code
+
+
+def _flush(stream) -> None:
+    flush = getattr(stream, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _drop_stdout(out) -> None:
+    """After a failed write, point standard output at the null device, so the interpreter's
+    final flush does not fail a second time with "Exception ignored"."""
+    if out is not sys.stdout:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _utf8_streams() -> None:
+    """Output is UTF-8 whatever the locale (PYTHONIOENCODING=cp1252, a Windows redirect):
+    ᵀ, ∂ and ⊙ must not turn into UnicodeEncodeError."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            if codecs.lookup(stream.encoding or "ascii").name != "utf-8":
+                stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+        except (LookupError, ValueError, OSError, AttributeError, TypeError):
+            pass
 
 
 def _report(error: MatdiffError) -> None:

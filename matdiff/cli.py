@@ -236,6 +236,8 @@ def _read_expr(expr: str) -> str:
         reason = getattr(e, "strerror", None) or str(e)
         raise _IOFailure(f"cannot read the expression from standard input: {reason}") from None
     text = text.strip()
+    if re.search("[\udc80-\udcff\ufffd]", text):
+        raise _IOFailure("standard input is not UTF-8 text: save the expression as UTF-8")
     if not text:
         raise ParseError("standard input held no expression (EXPR '-' reads it from there)")
     return text

@@ -391,3 +391,9 @@ def test_gradient_result_renders_line_by_line_and_reprs_in_unicode():
     text = repr(g)
     assert "object at 0x" not in text
     assert "∂f/∂X = AᵀBᵀ" in text and "∂f/∂A = BᵀXᵀ" in text
+
+
+def test_standard_input_that_is_not_utf8_is_an_input_error():
+    proc = subprocess_run("grad", "-", "--wrt", "x", input=b"x'*x \xff\xfe")
+    assert proc.returncode == 2
+    assert b"standard input is not UTF-8 text" in proc.stderr

@@ -22,9 +22,19 @@ from .typecheck import typecheck
 
 @dataclass
 class Verdict:
-    correct: bool
+    correct: bool  # proved, or equal at many points in high precision (never for "unproved")
     text: str
     exact: bool | None = None  # SymPy's verdict on symbolic small matrices (None: not settled)
+    status: str = ""  # correct | wrong | unproved (agrees at every point, not proved)
+
+    def __post_init__(self):
+        if not self.status:
+            self.status = "correct" if self.correct else "wrong"
+
+    @property
+    def agrees(self) -> bool:
+        """correct, or agreeing everywhere it was evaluated without a proof."""
+        return self.status in ("correct", "unproved")
 
 
 def _merged_dims(alone, combined) -> list[tuple[str, str]]:
@@ -90,40 +100,163 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     if rank_v != rank_c:
         return Verdict(False, f"wrong shape: the claim is {_shape_words(g_claim)}, but "
                               f"∂f/∂{wrt} has the shape of {wrt}: {_shape_words(v)}\n{shown}")
-    samples = _samples(result, claim_typed, wrt)
-    if samples is None:
-        return Verdict(False, f"could not evaluate the claim at random points\n{shown}")
+    comparison = compare_claim(result, claim_typed, wrt)
+    if comparison is None:
+        return Verdict(False, f"could not evaluate the claim at points where ∂f/∂{wrt} is "
+                              f"defined\n{shown}", status="wrong")
+    samples = comparison.samples
     if _shapes_differ(samples):
         g, c = samples[0]
         return Verdict(False, f"wrong shape {_symbolic(g_claim, claim_typed, variables)}, "
                               f"expected {_shape_words(v)} "
                               f"(the shape of {wrt})" + (" — off by a transpose" if
                                                         c.shape == g.shape[::-1] else "")
-                       + f"\n{shown}")
-    numerically_equal = all(_close(c, g) for g, c in samples)
+                       + f"\n{shown}" + (f"\n{_steps(result)}" if steps else ""),
+                       status="wrong")
     proof = exact.equal(g_claim, ours, variables)
-    exactly_equal = proof.equal
-    how = _how_decided(numerically_equal, proof)
-    if exactly_equal or (numerically_equal and exactly_equal is None):
-        text = "correct"
-        if steps:
-            text += "\n" + _steps(result) + "\n" + how
-        return Verdict(True, text, exactly_equal)
-    if numerically_equal:  # SymPy found a difference that random points did not show
-        diagnosis = (f"wrong: the claim agrees with ∂f/∂{wrt} at random points but not "
-                     f"identically (SymPy: claim − ∂f/∂{wrt} = {_first_nonzero(proof.residue)} in "
-                     "one entry, with symbolic entries)")
-    else:
-        diagnosis = _diagnosis(samples, result, wrt, claim_typed)
-    return Verdict(False, diagnosis + "\n" + shown +
-                   ("\n" + _steps(result) + "\n" + how if steps else ""), exactly_equal)
+    how = _how_decided(comparison, proof)
+    tail = ("\n" + _steps(result) + "\n" + how) if steps else ""
+    if comparison.equal:
+        if proof.equal is True or not comparison.piecewise:
+            return Verdict(True, "correct" + tail, proof.equal, status="correct")
+        return Verdict(False, f"agrees with ∂f/∂{wrt} at {comparison.points} points"
+                              f"{comparison.kink_words()}; not proved (the claim or the "
+                              f"expression is piecewise: abs, sign, relu or norm1)\n{shown}"
+                       + tail, proof.equal, status="unproved")
+    diagnosis = _diagnosis(comparison.differing or samples, result, wrt, claim_typed,
+                           comparison.worst, comparison.where)
+    return Verdict(False, diagnosis + "\n" + shown + tail, proof.equal, status="wrong")
 
 
-def _how_decided(numerically_equal: bool, proof) -> str:
-    numbers = f"{'equal' if numerically_equal else 'different'} at 3 random points"
+@dataclass
+class Comparison:
+    """The claim against matdiff's gradient at many points, in 50-digit arithmetic."""
+
+    equal: bool  # agreement at every point
+    points: int  # how many points were compared
+    samples: list  # (gradient, claim) float64 pairs at the points
+    differing: list  # the pairs at points where they differ
+    worst: float  # the largest relative difference seen
+    piecewise: bool  # abs/sign/relu/norm1 appear in f, ∂f/∂X or the claim
+    kinks_covered: bool  # both sides of every kink were reached
+    precise: bool  # compared in high precision (False: float64 fallback)
+    where: list  # (env, sizes) of every point compared
+
+    def kink_words(self) -> str:
+        if not self.piecewise:
+            return ""
+        return (", on both sides of every kink" if self.kinks_covered else
+                ", though not on both sides of every kink")
+
+
+# the scales the random points are drawn at: the usual unit-size data first, then small and
+# large arguments (a claim may be wrong only beyond |x| = 2, or only for tiny x)
+POINT_SCALES = (1.0, 1.0, 1.0, 0.3, 3.0, 10.0, 0.05, 30.0, 100.0, 1000.0)
+EXTRA_KINK_SCALES = (1e4, 1e5, 1e6)
+
+
+def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | None:
+    """Evaluate the claim and ∂f/∂X at points spread over scales and signs (and on both sides
+    of every kink) in high precision. Equality means agreement to `precise.TOLERANCE` at
+    every point; a difference anywhere is a difference."""
+    from . import precise
+    from .numeric import evaluate, find_point, kink_arguments
+
+    variables = result.typed.variables
+    ours = result.gradients[wrt]
+    claim = claim_typed.root
+    roots = [result.f, *result.gradients.values()]
+    kinks_f = kink_arguments(result.f, *result.gradients.values())
+    kinks_c = kink_arguments(claim)
+    piecewise = bool(kinks_f or kinks_c)
+    sides = {k: set() for k in kinks_f + kinks_c}
+    rng = np.random.default_rng(seed)
+    samples, differing, where = [], [], []
+    worst, use_precise, compared = 0.0, True, 0
+    claim_undefined = 0
+
+    def visit(scale: float) -> None:
+        nonlocal worst, use_precise, compared, claim_undefined
+        search = find_point(roots, variables, rng, scale=scale, attempts=12)
+        if search.point is None:
+            return
+        env, sizes, values = search.point.env, search.point.sizes, search.point.values
+        where.append((env, sizes))
+        claim_sizes = _claim_sizes(claim_typed, env)
+        with np.errstate(all="ignore"):
+            c_values: dict = {}
+            c = evaluate(claim, env, claim_sizes, c_values)
+        g = values[ours]
+        for k in kinks_f:
+            _record_sides(sides[k], values.get(k))
+        for k in kinks_c:
+            _record_sides(sides[k], c_values.get(k))
+        if c.shape != g.shape:
+            samples.append((g, c))
+            differing.append((g, c))
+            compared += 1
+            return
+        if not np.all(np.isfinite(c)):
+            claim_undefined += 1
+            differing.append((g, c))
+            compared += 1
+            worst = float("inf")
+            return
+        difference = None
+        if use_precise:
+            try:
+                difference = precise.relative_difference(
+                    precise.evaluate(claim, env, claim_sizes),
+                    precise.evaluate(ours, env, sizes))
+            except precise.Unsupported:
+                use_precise = False
+            except (ZeroDivisionError, ValueError, ArithmeticError):
+                difference = float("inf")  # the claim has no value here
+        if difference is None:  # float64 fallback: rounding bounds what can be told apart
+            top = max(float(np.max(np.abs(g), initial=0)), float(np.max(np.abs(c), initial=0)),
+                      1e-300)
+            difference = float(np.max(np.abs(g - c), initial=0)) / top
+            if difference < 1e-9:
+                difference = 0.0
+        compared += 1
+        samples.append((g, c))
+        worst = max(worst, difference)
+        if difference > precise.TOLERANCE:
+            differing.append((g, c))
+
+    for scale in POINT_SCALES:
+        visit(scale)
+    if piecewise and not all(len(s) == 2 for s in sides.values()):
+        for scale in EXTRA_KINK_SCALES:  # a kink far out (relu(‖x‖ − 100)): look further
+            visit(scale)
+            if all(len(s) == 2 for s in sides.values()):
+                break
+    if not samples and not differing:
+        return None
+    return Comparison(not differing, compared, samples or differing, differing, worst,
+                      piecewise, all(len(s) == 2 for s in sides.values()), use_precise, where)
+
+
+def _record_sides(seen: set, value) -> None:
+    if value is None:
+        return
+    if np.any(value > 0):
+        seen.add(1)
+    if np.any(value < 0):
+        seen.add(-1)
+
+
+def _how_decided(comparison: Comparison, proof) -> str:
+    arithmetic = "50-digit arithmetic" if comparison.precise else "double precision"
+    numbers = (f"{'equal' if comparison.equal else 'different'} at "
+               f"{comparison.points if comparison.equal else len(comparison.differing)} of "
+               f"{comparison.points} points spread over scales and signs ({arithmetic}"
+               f"{comparison.kink_words()})")
     if proof.equal is None:
-        return f"how decided: {numbers}; not settled exactly (SymPy found no canonical form, " \
-               "or the expression uses abs, sign or relu)"
+        why = proof.note or "SymPy found no canonical form"
+        return f"how decided: {numbers}; not settled exactly ({why})"
+    if proof.size == 0:
+        return f"how decided: {numbers}, and the claim is matdiff's own formula"
     return f"how decided: {numbers}, and {'identical' if proof.equal else 'different'} " \
            f"for {proof.size}×{proof.size} matrices of symbols (SymPy)"
 
@@ -157,26 +290,20 @@ def _symbolic(claim, claim_typed, variables) -> str:
     return E.shape_text(shape)
 
 
-def _samples(result, claim_typed, wrt, count: int = 3, adjust=None):
-    from .numeric import dim_sizes, evaluate, find_data
+def _samples(result, claim_typed, wrt, points, adjust):
+    """(gradient, claim) at the comparison's points with the data changed by `adjust` (A made
+    symmetric, y made a probability vector); None where either is undefined."""
+    from .numeric import evaluate
 
-    variables = result.typed.variables
     out = []
-    for seed in range(count):
-        rng = np.random.default_rng(1000 + seed)
-        sizes = dim_sizes(variables, result.f, *result.gradients.values())
-        # dimensions of the claim's own typing: map by variable shapes
-        env = find_data(result.f, result.gradients, variables, sizes, rng)
-        if env is None:
-            return None
-        if adjust is not None:
+    with np.errstate(all="ignore"):
+        for env, sizes in points:
             env = adjust(env)
-        g = evaluate(result.gradients[wrt], env, sizes)
-        claim_sizes = _claim_sizes(claim_typed, env)
-        c = evaluate(claim_typed.root, env, claim_sizes)
-        if not np.all(np.isfinite(c)):
-            return None
-        out.append((g, c if c.shape == g.shape else c))
+            g = evaluate(result.gradients[wrt], env, sizes)
+            c = evaluate(claim_typed.root, env, _claim_sizes(claim_typed, env))
+            if not (np.all(np.isfinite(c)) and np.all(np.isfinite(g))):
+                return None
+            out.append((g, c))
     return out
 
 
@@ -198,7 +325,7 @@ def _shapes_differ(samples) -> bool:
     return any(g.shape != c.shape for g, c in samples)
 
 
-def _close(a, b, tol=1e-7) -> bool:
+def _close(a, b, tol=1e-9) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(a).max()))
 
 
@@ -222,13 +349,32 @@ def _relation(samples, wrt: str) -> str | None:
             return "missing factor 2: the claim is half of ∂f/∂" + wrt
         if abs(k - 2) < 1e-9:
             return "extra factor 2: the claim is twice ∂f/∂" + wrt
-        return f"off by a constant factor: the claim is {k:.6g} × ∂f/∂{wrt}"
+        return f"off by a constant factor: the claim is {_factor_text(k)} × ∂f/∂{wrt}"
     return None
 
 
-def _diagnosis(samples, result, wrt, claim_typed) -> str:
+def _factor_text(k: float) -> str:
+    """A factor with the digits that make it differ from a nearby simple number: 1.000001,
+    not 1; a small fraction as p/q."""
+    from fractions import Fraction
+
+    simple = Fraction(k).limit_denominator(12)
+    if abs(float(simple) - k) <= 1e-12 * max(1.0, abs(k)):
+        return str(simple)
+    for digits in range(6, 17):
+        text = f"{k:.{digits}g}"
+        if abs(float(text) - k) <= 1e-12 * max(1.0, abs(k)):
+            return text
+    return repr(k)
+
+
+def _diagnosis(samples, result, wrt, claim_typed, worst: float, points) -> str:
     g0, c0 = samples[0]
     simple = _relation(samples, wrt)
+    if simple == "equal":  # too close for double precision, apart in 50 digits
+        return (f"wrong: the claim differs from ∂f/∂{wrt} by a relative {worst:.1g} — too "
+                "little to see in double precision, but not rounding: the two formulas "
+                "differ in 50-digit arithmetic")
     if simple is not None:
         return simple
     v = result.typed.variables[wrt]
@@ -241,7 +387,7 @@ def _diagnosis(samples, result, wrt, claim_typed) -> str:
         if x.kind == "matrix" and x.shape[0] is x.shape[1]:
             def symmetrize(env, name=name):
                 return {**env, name: (env[name] + env[name].T) / 2}
-            sym = _samples(result, claim_typed, wrt, adjust=symmetrize)
+            sym = _samples(result, claim_typed, wrt, points, symmetrize)
             relation = _relation(sym, wrt) if sym else None
             if relation is not None:
                 tail = "" if relation == "equal" else f"; even then it is {relation}"
@@ -251,7 +397,7 @@ def _diagnosis(samples, result, wrt, claim_typed) -> str:
         if x.kind == "vector":
             def normalise(env, name=name):
                 return {**env, name: np.abs(env[name]) / np.sum(np.abs(env[name]))}
-            prob = _samples(result, claim_typed, wrt, adjust=normalise)
+            prob = _samples(result, claim_typed, wrt, points, normalise)
             if prob and _relation(prob, wrt) == "equal":
                 return (f"right only when 1ᵀ{name} = 1 ({name} a probability vector, e.g. "
                         "one-hot); in general a factor 1ᵀ" + name + " is missing")

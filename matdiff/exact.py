@@ -12,6 +12,9 @@ exp(a)exp(b) = exp(a + b) are not all applied by a canonical form."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass
 
 from . import expr as E
@@ -19,7 +22,7 @@ from . import expr as E
 # 3×3 for rational expressions: at 2×2 a Cayley–Hamilton identity (A² = tr(A)A − det(A)I)
 # would pass as equality. With exp, σ, … the entries grow fast, and 2×2 keeps SymPy quick.
 RATIONAL_SIZE, TRANSCENDENTAL_SIZE = 3, 2
-TRANSCENDENTAL_OPS = {"fn", "softmax", "logsumexp", "logdet", "norm2"}
+TRANSCENDENTAL_OPS = {"fn", "softmax", "logsumexp", "logdet", "norm2", "norm1"}
 MAX_NODES = 400  # beyond this, symbolic 3×3 entries grow too large to settle in milliseconds
 
 
@@ -50,6 +53,10 @@ FUNCTIONS = {
     "sigmoid": lambda sp, x: 1 / (1 + sp.exp(-x)),
     "sigmoid'": lambda sp, x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
     "softplus": lambda sp, x: sp.log(1 + sp.exp(x)),
+    # piecewise: a zero residue still proves equality; anything else is left open
+    "abs": lambda sp, x: sp.Abs(x),
+    "sign": lambda sp, x: sp.sign(x),
+    "relu": lambda sp, x: sp.Max(x, 0),
 }
 
 
@@ -91,6 +98,7 @@ OPS = {
     "logdet": lambda sp, n, a: _scalar(sp, sp.log(a[0].det(method="berkowitz"))),
     "sum": lambda sp, n, a: _scalar(sp, sum(a[0])),
     "norm2": lambda sp, n, a: _scalar(sp, sp.sqrt(sum(x ** 2 for x in a[0]))),
+    "norm1": lambda sp, n, a: _scalar(sp, sum(sp.Abs(x) for x in a[0])),
     "logsumexp": lambda sp, n, a: _scalar(sp, sp.log(sum(sp.exp(x) for x in a[0]))),
     "softmax": lambda sp, n, a: _softmax(sp, a[0]),
     "diag_embed": lambda sp, n, a: sp.diag(*list(a[0])),
@@ -151,12 +159,56 @@ class Outcome:
     equal: bool | None  # True proved, False disproved, None not settled (or not covered)
     residue: object = None  # the SymPy matrix a − b after cancellation
     size: int = 0  # the size every dimension had
+    note: str = ""  # why it is not settled, when it is not
 
 
-def equal(a: E.Node, b: E.Node, variables: dict[str, E.Node]) -> Outcome:
-    """Whether a = b identically at the symbolic sizes."""
+# SymPy's cancel/gcd on 3×3 symbolic inverses and powers can run for minutes and take
+# hundreds of MB; past this budget the verdict rests on the high-precision numeric test.
+TIME_BUDGET = 1.5
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float):
+    """Raise _OutOfTime in the block after `seconds` (a timer signal; main thread only —
+    elsewhere the block is not run at all, since nothing could stop it)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "setitimer"):
+        raise _OutOfTime("not attempted outside the main thread")
+
+    def expire(signum, frame):
+        raise _OutOfTime(f"SymPy ran past its budget of {seconds:g} s of CPU time")
+
+    # CPU time (ITIMER_PROF), not wall time: the same budget on a loaded machine
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def equal(a: E.Node, b: E.Node, variables: dict[str, E.Node],
+          budget: float = TIME_BUDGET) -> Outcome:
+    """Whether a = b identically at the symbolic sizes, within a time budget."""
+    if a is b:  # interned: the same formula
+        return Outcome(True, None, 0, "the same formula")
     if not feasible(a, b):
-        return Outcome(None)
+        return Outcome(None, note="an operation SymPy cannot represent exactly, or too large")
+    try:
+        with _time_budget(budget):
+            return _equal(a, b, variables)
+    except _OutOfTime as e:
+        return Outcome(None, note=str(e))
+    except RecursionError:
+        return Outcome(None, note="too deep for SymPy")
+
+
+def _equal(a: E.Node, b: E.Node, variables: dict[str, E.Node]) -> Outcome:
     sp = _sympy()
     cache: dict = {}
     size = TRANSCENDENTAL_SIZE if any(n.op in TRANSCENDENTAL_OPS for r in (a, b)
@@ -164,11 +216,13 @@ def equal(a: E.Node, b: E.Node, variables: dict[str, E.Node]) -> Outcome:
     try:
         difference = evaluate(a, variables, cache, size) - evaluate(b, variables, cache, size)
     except (ZeroDivisionError, ValueError, TypeError):  # e.g. a singular symbolic matrix
-        return Outcome(None)
+        return Outcome(None, note="SymPy could not evaluate it")
     residue = difference.applyfunc(sp.cancel)
     if residue.is_zero_matrix:
         return Outcome(True, residue, size)
     if all(entry.is_rational_function() for entry in residue):
         return Outcome(False, residue, size)
     residue = residue.applyfunc(lambda x: sp.simplify(sp.expand_log(x, force=True)))
-    return Outcome(True if residue.is_zero_matrix else None, residue, size)
+    if residue.is_zero_matrix:
+        return Outcome(True, residue, size)
+    return Outcome(None, residue, size, "SymPy found no canonical form")

@@ -32,6 +32,7 @@ class Derivation:
     adjoints: dict[E.Node, E.Node] = field(default_factory=dict)  # primal node → ∂f/∂node
     checked: bool = False
     max_error: float = float("nan")
+    check_reason: str = ""  # why the self-check could not be made (checked False)
 
     @property
     def f(self) -> E.Node:
@@ -104,11 +105,20 @@ def symmetric_part(g: E.Node) -> E.Node:
 
 
 def self_check(result: Derivation, seed: int = 12345) -> None:
-    """Never a silent wrong answer: compare every gradient with central differences."""
+    """Never a silent wrong answer: compare every gradient with central differences at a
+    point where every operation is defined. A comparison that cannot be made is reported as
+    such (result.checked False, result.check_reason), never as a pass."""
     from .numeric import check_gradients
 
-    checks = check_gradients(result.f, result.gradients, result.typed.variables, seed=seed)
-    bad = [c for c in checks if not c.ok]
+    outcome = check_gradients(result.f, result.gradients, result.typed.variables, seed=seed)
+    if not outcome.checked:
+        search = outcome.search
+        if not search.value_defined:
+            raise undefined_error(result.typed, search)
+        result.checked = False
+        result.check_reason = search.message()
+        return
+    bad = [c for c in outcome.checks if not c.ok]
     if bad:
         from .printing.text import to_text
 
@@ -117,7 +127,17 @@ def self_check(result: Derivation, seed: int = 12345) -> None:
             f"the numerical self-check rejected the derived gradient of {names} for "
             f"'{to_text(result.f)}'; this is a bug in matdiff, please report it")
     result.checked = True
-    result.max_error = max((c.max_rel_error for c in checks), default=0.0)
+    result.max_error = max((c.max_rel_error for c in outcome.checks), default=0.0)
+
+
+def undefined_error(typed: Typed, search) -> DerivationError:
+    """f has no value anywhere matdiff looked: bad input, not a gradient to print."""
+    return DerivationError(
+        f"f is undefined at every point tried: {search.explain()}",
+        (0, len(typed.source)), typed.source,
+        hint="check the expression's domain (an inverse of a rank-deficient matrix, a log "
+             "of a non-positive value, a division by zero); if it is defined somewhere, "
+             "--no-check skips the numerical check")
 
 
 def _unknown_variable(name: str, typed: Typed) -> str:

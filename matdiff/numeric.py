@@ -55,7 +55,7 @@ def _scalar(v) -> _S:
 EVAL = {
     "add": lambda n, a, s: sum(a[1:], a[0]),
     "scale": lambda n, a, s: a[0] * a[1],
-    "matmul": lambda n, a, s: np.linalg.multi_dot(a) if len(a) > 2 else a[0] @ a[1],
+    "matmul": lambda n, a, s: _chain(a),
     "transpose": lambda n, a, s: a[0].T,
     "inv": lambda n, a, s: _inv(a[0]),
     "matpow": lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
@@ -82,6 +82,15 @@ EVAL = {
     "commutation": lambda n, a, s: commutation_matrix(s((n.attr[0], E.ONE))[0],
                                                       s((n.attr[1], E.ONE))[0]),
 }
+
+
+def _chain(factors):
+    if 2 < len(factors) <= 8:
+        return np.linalg.multi_dot(factors)
+    out = factors[0]  # a long chain: left to right (multi_dot's order search is cubic)
+    for b in factors[1:]:
+        out = out @ b
+    return out
 
 
 def commutation_matrix(rows: int, cols: int) -> np.ndarray:
@@ -188,13 +197,6 @@ def random_env(variables: dict[str, E.Node], sizes, rng, mode: str) -> Env:
 # ---------------------------------------------------------------- gradient checks
 
 
-@dataclass
-class GradCheck:
-    name: str
-    max_rel_error: float
-    ok: bool
-
-
 def finite_difference(f_node: E.Node, env: Env, sizes, name: str, direction: np.ndarray,
                       eps: float) -> float:
     plus = dict(env)
@@ -207,6 +209,8 @@ def finite_difference(f_node: E.Node, env: Env, sizes, name: str, direction: np.
 
 
 def compare(fd: float, analytic: float, scale: float) -> float:
+    if not (np.isfinite(fd) and np.isfinite(analytic)):
+        return float("nan")
     return abs(fd - analytic) / max(abs(fd), abs(analytic), 1e-3 * scale, 1e-12)
 
 
@@ -225,37 +229,339 @@ def best_fd_error(fd, analytic: float, scale: float) -> float:
                compare(values[5e-6], analytic, scale), compare(fd(1e-7), analytic, scale))
 
 
-def find_data(f_node: E.Node, grads: dict[str, E.Node], variables, sizes, rng):
-    """A random point where f and every gradient are finite (signed data first)."""
-    for mode in ("signed", "positive", "positive", "positive"):
-        env = random_env(variables, sizes, rng, mode)
-        values = [evaluate(f_node, env, sizes)] + [evaluate(g, env, sizes) for g in grads.values()]
-        if all(np.all(np.isfinite(v)) for v in values):
-            return env
+# ---------------------------------------------------------------- where f is defined
+
+# Beyond this condition number an inverse, solve or log-det is treated as singular: its value
+# (and finite differences through it) would be dominated by rounding.
+ILL_CONDITIONED = 1e8
+KINK_MARGIN = 1e-3  # |argument| of abs/sign/relu/norm1 below this (relative) is "at the kink"
+
+
+@dataclass
+class Problem:
+    """Why a point is unusable: `value` problems leave f (or a gradient) undefined there;
+    the others only leave it non-differentiable or too ill-conditioned to check."""
+
+    node: E.Node
+    reason: str
+    value: bool
+
+
+def _cond(m: np.ndarray) -> float:
+    if not np.all(np.isfinite(m)):
+        return float("inf")
+    try:
+        return float(np.linalg.cond(m))
+    except np.linalg.LinAlgError:
+        return float("inf")
+
+
+def _node_text(n: E.Node) -> str:
+    from .printing.unicode import to_unicode
+
+    text = to_unicode(n)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def node_problem(n: E.Node, values: dict) -> Problem | None:
+    """Whether the operation at n is defined, differentiable and well conditioned at the
+    values its arguments have (`values`: node → 2-D array, as `evaluate` fills its cache)."""
+    v = values.get(n)
+    if v is None:
+        return None
+    with np.errstate(all="ignore"):
+        specific = _operation_problem(n, values) if n.args and n.args[0] in values else None
+        if specific is not None:
+            return specific
+        if not np.all(np.isfinite(v)):
+            return Problem(n, f"{_node_text(n)} is not finite (overflow or division by zero)",
+                           True)
     return None
 
 
-def check_gradients(f_node: E.Node, grads: dict[str, E.Node], variables: dict[str, E.Node],
-                    seed: int = 0, directions: int = 2, tol: float = 1e-5) -> list[GradCheck]:
-    """Compare tr(Gᵀ V) with central differences of f along random directions V."""
-    rng = np.random.default_rng(seed)
-    sizes = dim_sizes(variables, f_node, *grads.values())
-    env = find_data(f_node, grads, variables, sizes, rng)
-    if env is None:
-        return [GradCheck(name, float("nan"), False) for name in grads]
+def _operation_problem(n: E.Node, values: dict) -> Problem | None:
+    a = values[n.args[0]]
+    op = n.op
+    if op == "inv" or (op == "matpow" and isinstance(n.attr, int) and n.attr < 0):
+        if _cond(a) > ILL_CONDITIONED:
+            return Problem(n, f"{_node_text(n.args[0])} is singular", True)
+    elif op == "logdet":
+        sign, _ = np.linalg.slogdet(a)
+        if sign <= 0:
+            return Problem(n, f"det({_node_text(n.args[0])}) ≤ 0", True)
+        if _cond(a) > ILL_CONDITIONED:
+            return Problem(n, f"{_node_text(n.args[0])} is singular", True)
+    elif op == "det":
+        if _cond(a) > ILL_CONDITIONED:  # d det X = det X tr(X⁻¹dX) needs X⁻¹
+            return Problem(n, f"{_node_text(n.args[0])} is singular", False)
+    elif op == "hdiv":
+        b = values.get(n.args[1])
+        if b is not None and np.min(np.abs(b)) <= 1e-6 * max(1.0, np.max(np.abs(b))):
+            return Problem(n, f"{_node_text(n.args[1])} has a zero entry", True)
+    elif op in ("pow", "epow"):
+        b = values.get(n.args[1])
+        if b is not None:
+            exponent = float(np.ravel(b)[0])
+            integral = exponent == round(exponent)
+            if not integral and np.min(a) <= 0:
+                return Problem(n, f"{_node_text(n.args[0])} is not positive", True)
+            if exponent < 0 and np.min(np.abs(a)) <= 1e-6 * max(1.0, np.max(np.abs(a))):
+                return Problem(n, f"{_node_text(n.args[0])} is zero", True)
+    elif op == "norm2":
+        if np.sqrt(np.sum(a * a)) <= 1e-6:
+            return Problem(n, f"{_node_text(n.args[0])} is zero", False)
+    elif op == "norm1":
+        if np.min(np.abs(a)) <= KINK_MARGIN * max(1.0, np.max(np.abs(a))):
+            return Problem(n, f"{_node_text(n.args[0])} is at a kink of norm1", False)
+    elif op == "fn":
+        name = n.attr
+        scale = max(1.0, float(np.max(np.abs(a))))
+        if name in ("log", "sqrt"):
+            if np.min(a) <= 0:
+                return Problem(n, f"{_node_text(n.args[0])} is not positive", True)
+            if np.min(a) <= 1e-6 * scale:
+                return Problem(n, f"{_node_text(n.args[0])} is at 0", False)
+        elif name in ("arcsin", "arccos"):
+            if np.max(np.abs(a)) >= 1:
+                return Problem(n, f"{_node_text(n.args[0])} is outside (−1, 1)", True)
+            if np.max(np.abs(a)) >= 1 - 1e-4:
+                return Problem(n, f"{_node_text(n.args[0])} is at ±1", False)
+        elif name == "tan":
+            if np.min(np.abs(np.cos(a))) <= 1e-3:
+                return Problem(n, f"{_node_text(n.args[0])} is at a pole of tan", True)
+        elif name in KINKED:
+            if np.min(np.abs(a)) <= KINK_MARGIN * scale:
+                return Problem(n, f"{_node_text(n.args[0])} is at a kink of {name}", False)
+    return None
+
+
+KINKED = ("abs", "sign", "relu")
+
+
+def kink_arguments(*roots: E.Node) -> list[E.Node]:
+    """The arguments whose sign decides a piecewise function (abs, sign, relu, norm1)."""
     out = []
-    scale = abs(evaluate(f_node, env, sizes)[0, 0]) + 1.0
-    for name, g_node in grads.items():
-        g = evaluate(g_node, env, sizes)
-        kind = variables[name].attr[1]
-        worst = 0.0
-        for _ in range(directions):
-            v = random_direction(kind, env[name].shape, rng)
-            analytic = float(np.sum(g * v))
-            along = functools.partial(finite_difference, f_node, env, sizes, name, v)
-            worst = max(worst, best_fd_error(along, analytic, scale))
-        out.append(GradCheck(name, worst, worst <= tol))
+    for root in roots:
+        for n in E.walk(root):
+            if (n.op == "fn" and n.attr in KINKED) or n.op == "norm1":
+                if n.args[0] not in out:
+                    out.append(n.args[0])
     return out
+
+
+def point_problems(roots: list[E.Node], values: dict) -> list[Problem]:
+    out = []
+    seen: set = set()
+    for root in roots:
+        for n in E.postorder(root):
+            if n in seen:
+                continue
+            seen.add(n)
+            p = node_problem(n, values)
+            if p is not None:
+                out.append(p)
+    return out
+
+
+@dataclass
+class Point:
+    env: Env
+    sizes: dict
+    values: dict  # node → value at this point (the evaluator's cache)
+
+
+@dataclass
+class PointSearch:
+    """The outcome of looking for data where every operation is defined and differentiable."""
+
+    point: Point | None
+    tried: int
+    value_defined: bool  # f had a value at some point tried (only derivatives failed)
+    reason: str  # the most common problem, when no point was found
+
+    def explain(self) -> str:
+        return f"{self.reason} at every point tried ({self.tried} points)"
+
+    def message(self) -> str:
+        """Why no check was possible, as a sentence fragment."""
+        if self.reason.startswith("every "):
+            return f"{self.reason} at each of the {self.tried} points tried"
+        return (f"no point found where every operation is defined and differentiable "
+                f"({self.explain()})")
+
+
+def size_assignments(dims: list[E.Dim], rng: np.random.Generator, count: int):
+    """Sizes for the free dimensions: the usual first, then other orders, so that a
+    rank condition (XᵀX invertible needs rows ≥ columns) is met by one of them."""
+    free = [d for d in dims if d not in E.PRODUCTS]
+    yield {d: SIZES[i % len(SIZES)] for i, d in enumerate(free)}
+    if not free:
+        return
+    yield {d: SIZES[i % len(SIZES)] for i, d in enumerate(reversed(free))}
+    yield {d: 3 for d in free}
+    for _ in range(count - 3):
+        yield {d: int(rng.integers(2, 8)) for d in free}
+
+
+def _all_dims(variables: dict[str, E.Node], extra) -> list[E.Dim]:
+    dims: list[E.Dim] = []
+    nodes = list(variables.values())
+    for root in extra:
+        nodes += [n for n in E.walk(root)]
+    for v in nodes:
+        for d in v.shape:
+            if d is not E.ONE and d not in dims:
+                dims.append(d)
+    return dims
+
+
+def _with_products(sizes: dict, dims: list[E.Dim]) -> dict:
+    sizes = dict(sizes)
+    for d in dims:
+        sizes.setdefault(d, _product_size(d, sizes))
+    return sizes
+
+
+# data modes: (how entries are drawn, a scale); the first two are the usual ones
+MODES = [("signed", 1.0), ("positive", 1.0), ("signed", 0.3), ("positive", 0.2),
+         ("signed", 3.0), ("negative", 1.0), ("positive", 5.0), ("signed", 0.05),
+         ("unit", 1.0)]
+
+
+def _mode_value(kind, shape, rng, mode, scale):
+    if mode == "unit":  # largest singular value 1: high matrix powers neither over- nor underflow
+        x = random_value(kind, shape, rng, "signed")
+        top = float(np.linalg.norm(x, 2)) if x.size else 1.0
+        return x / top if top > 0 else x
+    if mode == "negative":
+        x = random_value(kind, shape, rng, "positive")
+        return -x if kind not in ("spd",) else x
+    x = random_value(kind, shape, rng, mode)
+    return x * scale if kind != "spd" else x * max(scale, 0.05)
+
+
+def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random.Generator,
+               sizes: dict | None = None, attempts: int = 48, scale: float = 1.0) -> PointSearch:
+    """Random data (and, unless `sizes` is given, sizes) at which every operation of `roots`
+    is defined, differentiable and well conditioned. The usual signed data comes first; then
+    other size orders, positive and negative data, and small and large scales, drawn per
+    variable, so that domains such as y − Ax > 0 or XᵀX invertible are found too."""
+    dims = _all_dims(variables, roots)
+    if sizes is not None:
+        assignments = [sizes]
+    else:
+        assignments = [_with_products(s, dims) for s in size_assignments(dims, rng, 6)]
+    reasons: dict[str, int] = {}
+    value_defined = False
+    tried = 0
+    per_assignment = max(1, attempts // len(assignments))
+    names = list(variables)
+    for k in range(per_assignment):
+        for s in assignments:
+            if k < 3:
+                modes = {n: MODES[(0, 1, 8)[k]] for n in names}
+            else:
+                modes = {n: MODES[int(rng.integers(len(MODES)))] for n in names}
+            env = {}
+            for name, v in variables.items():
+                shape = tuple(1 if d is E.ONE else s[d] for d in v.shape)
+                mode, factor = modes[name]
+                env[name] = _mode_value(v.attr[1], shape, rng, mode, factor * scale)
+            tried += 1
+            values: dict = {}
+            for r in roots:
+                evaluate(r, env, s, values)
+            problems = point_problems(roots, values)
+            if not problems:
+                return PointSearch(Point(env, s, values), tried, True, "")
+            if not any(p.value for p in point_problems(roots[:1], values)):
+                value_defined = True  # f has a value here; only a derivative fails
+            first = problems[0].reason
+            reasons[first] = reasons.get(first, 0) + 1
+    common = max(reasons, key=reasons.get) if reasons else "no data"
+    return PointSearch(None, tried, value_defined, common)
+
+
+def find_data(f_node: E.Node, grads: dict[str, E.Node], variables, sizes, rng):
+    """A random point (at these sizes) where f and every gradient are defined (None if none)."""
+    found = find_point([f_node, *grads.values()], variables, rng, sizes=sizes, attempts=12)
+    return found.point.env if found.point else None
+
+
+@dataclass
+class GradCheck:
+    name: str
+    max_rel_error: float
+    ok: bool
+
+
+@dataclass
+class CheckOutcome:
+    """The self-check: per-variable results, or why no check was possible."""
+
+    checks: list[GradCheck]
+    search: PointSearch
+
+    @property
+    def checked(self) -> bool:
+        return self.search.point is not None and bool(self.checks)
+
+    @property
+    def ok(self) -> bool:
+        return self.checked and all(c.ok for c in self.checks)
+
+
+def worst_of(a: float, b: float) -> float:
+    """max that keeps NaN: a NaN comparison is a failed comparison, never a perfect one."""
+    if a != a or b != b:
+        return float("nan")
+    return max(a, b)
+
+
+def check_gradients(f_node: E.Node, grads: dict[str, E.Node], variables: dict[str, E.Node],
+                    seed: int = 0, directions: int = 2, tol: float = 1e-5,
+                    points: int = 5) -> CheckOutcome:
+    """Compare tr(Gᵀ V) with central differences of f along random directions V, at a point
+    where every operation is defined and differentiable. A point where every directional
+    derivative is negligible (tr(X¹⁰⁰⁰) at small X: both sides ≈ 1e-200) proves nothing, so
+    another is drawn; if all are like that, the check is reported as not made."""
+    rng = np.random.default_rng(seed)
+    search = None
+    tried = 0
+    for _ in range(points):
+        search = find_point([f_node, *grads.values()], variables, rng)
+        if search.point is None:
+            return CheckOutcome([], search)
+        tried += search.tried
+        checks, informative = _check_at(search.point, f_node, grads, variables, rng,
+                                        directions, tol)
+        if informative or not all(c.ok for c in checks):
+            return CheckOutcome(checks, search)
+    search = PointSearch(None, tried, True, "every directional derivative is negligibly small "
+                                            "(values under- or overflow)")
+    return CheckOutcome([], search)
+
+
+def _check_at(point: Point, f_node, grads, variables, rng, directions, tol):
+    env, sizes = point.env, point.sizes
+    out = []
+    informative = True
+    with np.errstate(all="ignore"):
+        scale = abs(point.values[f_node][0, 0]) + 1.0
+        for name, g_node in grads.items():
+            g = point.values[g_node]
+            kind = variables[name].attr[1]
+            worst, largest = 0.0, 0.0
+            for _ in range(directions):
+                v = random_direction(kind, env[name].shape, rng)
+                analytic = float(np.sum(g * v))
+                along = functools.partial(finite_difference, f_node, env, sizes, name, v)
+                largest = max(largest, abs(analytic), abs(along(1e-4)))
+                worst = worst_of(worst, best_fd_error(along, analytic, scale))
+            if not E.is_zero(g_node) and largest < 1e-10 * scale:
+                informative = False
+            out.append(GradCheck(name, worst, worst <= tol))  # NaN <= tol is False
+    return out, informative
 
 
 def to_public(value: np.ndarray, shape: E.Shape):

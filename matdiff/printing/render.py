@@ -46,11 +46,20 @@ def grad_report(result, steps: bool = False) -> GradReport:
         pv = p.var_name(name)
         results.append(differential_text(g, v, pv, is_atomic(node, names)))
         results.append(f"∂f/∂{pv} = {g}")
-    check = (f"(checked against central finite differences: max relative error "
-             f"{result.max_error:.1e})") if result.checked else ""
     return GradReport(f"f = {p.doc(result.f)}", variables,
                       derivation_steps(result) if steps else [],
-                      _notes(result) if steps else [], results, where, check)
+                      _notes(result) if steps else [], results, where, check_line(result))
+
+
+def check_line(result) -> str:
+    """The self-check's outcome in one line: a figure only when a comparison was made."""
+    if result.checked:
+        return (f"(checked against central finite differences: max relative error "
+                f"{result.max_error:.1e})")
+    reason = getattr(result, "check_reason", "")
+    if reason:
+        return f"(NOT checked: {reason}; treat this result with care)"
+    return "(not checked: --no-check)"
 
 
 def grad_text(result, steps: bool = False) -> str:
@@ -103,7 +112,7 @@ def grad_latex(result, steps: bool = False) -> str:
     return "\n".join(lines)
 
 
-def grad_json(result) -> dict:
+def grad_json(result, steps: bool = False) -> dict:
     lp = LatexPrinter()
     up = UnicodePrinter()
     out = {
@@ -113,6 +122,12 @@ def grad_json(result) -> dict:
         "gradients": {},
         "checked": result.checked,
     }
+    if result.checked:
+        out["max_relative_error"] = result.max_error
+    else:
+        out["reason"] = getattr(result, "check_reason", "") or "not checked: --no-check"
+    if steps:
+        out["steps"] = [_step_json(rule, line) for rule, line in derivation_steps(result)]
     for name in result.wrt:
         g = result.gradients[name]
         v = result.variable(name)
@@ -123,6 +138,13 @@ def grad_json(result) -> dict:
             "shape": E.shape_dims(g.shape),
         }
     return out
+
+
+def _step_json(rule: str, line: str) -> dict:
+    before, sep, after = line.partition(" = ")
+    if not sep:
+        before, after = "", line
+    return {"before": before, "after": after, "rule": rule}
 
 
 # ---------------------------------------------------------------- Jacobians and Hessians

@@ -25,19 +25,71 @@ def negative_part(node: E.Node) -> E.Node | None:
     return None
 
 
+LONG = 16  # a number printed in more characters than this is written in scientific form
+
+
 def format_number(value) -> str:
+    """The shortest faithful spelling in the expression language: 3, 0.25, 2/3, and 1e-300
+    or 1.5e308 (not 300 zeros) for numbers whose plain decimal would be long. A ratio of
+    long integers is written p/q with each part compact when that is exact (2/3e300), else
+    as the nearest double (the only place a printed number can be inexact)."""
     if isinstance(value, Fraction):
         if value.denominator == 1:
-            return str(value.numerator)
+            return _integer(value.numerator)
         d = value.denominator
         while d % 2 == 0:
             d //= 2
         while d % 5 == 0:
             d //= 5
         if d == 1:  # a finite decimal
-            return _decimal(value)
-        return f"{value.numerator}/{value.denominator}"
-    return repr(float(value))
+            text = _decimal(value)
+            if len(text) <= LONG:
+                return text
+            sci = _scientific(value)
+            return sci if sci is not None else _float(value)
+        num, den = _exact_integer(abs(value.numerator)), _exact_integer(value.denominator)
+        if num is not None and den is not None:
+            return ("-" if value < 0 else "") + f"{num}/{den}"
+        return _float(value)
+    return _float(value)
+
+
+def _integer(n: int) -> str:
+    text = _exact_integer(n)
+    return text if text is not None else _float(Fraction(n))
+
+
+def _exact_integer(n: int) -> str | None:
+    text = str(n)
+    if len(text.lstrip("-")) <= LONG:
+        return text
+    return _scientific(Fraction(n))
+
+
+def _scientific(value: Fraction) -> str | None:
+    """m e k with m the significant digits (at most 17 of them), when that is exact."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        x = (Decimal(value.numerator) / Decimal(value.denominator)).normalize()
+    if Fraction(x) != value:
+        return None
+    sign, digits, exponent = x.as_tuple()
+    if len(digits) > 17:
+        return None
+    mantissa = "".join(map(str, digits))
+    point = len(digits) - 1
+    exponent += point
+    if point:
+        mantissa = mantissa[0] + "." + mantissa[1:]
+    return f"{'-' if sign else ''}{mantissa}e{exponent}"
+
+
+def _float(value) -> str:
+    """repr of the nearest double, in the language's spelling (1e308, not 1e+308)."""
+    text = repr(float(value))
+    return text.replace("e+", "e")
 
 
 def _decimal(value: Fraction) -> str:
@@ -179,7 +231,8 @@ class Printer:
         if value < 0:
             return self.minus + self.number(-value), UNARY
         text = self.number(value)
-        return text, (ATOM if "/" not in text and "frac" not in text else PRODUCT)
+        compound = "/" in text or "frac" in text or "cdot" in text
+        return text, (PRODUCT if compound else ATOM)
 
     def number(self, value) -> str:
         return format_number(value)

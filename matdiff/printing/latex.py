@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 from .. import expr as E
 from ..ops import ELEMENTWISE
 from ..shapes import GREEK_NAMES
-from .base import ATOM, POSTFIX, PRODUCT, Printer
+from .base import ATOM, POSTFIX, PRODUCT, Printer, format_number
 
 _GREEK_CHARS = dict(zip("αβγδεζηθικλμνξοπρςστυφχψω",
                         ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
-                         "iota", "kappa", "lambda", "mu", "nu", "xi", "o", "pi", "rho",
+                         "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi", "rho",
                          "varsigma", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"]))
+# capital Greek: LaTeX has macros only for the letters that differ from Latin ones; the others
+# are the Latin letter set upright (Α is \mathrm{A}), so pdflatex never meets a raw Σ
+_CAPITAL_GREEK = {
+    "Γ": r"\Gamma", "Δ": r"\Delta", "Θ": r"\Theta", "Λ": r"\Lambda", "Ξ": r"\Xi",
+    "Π": r"\Pi", "Σ": r"\Sigma", "Υ": r"\Upsilon", "Φ": r"\Phi", "Ψ": r"\Psi",
+    "Ω": r"\Omega",
+    **{g: rf"\mathrm{{{latin}}}" for g, latin in zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")},
+}
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
+def _greek_macro(word: str) -> str:
+    return r"o" if word == "omicron" else "\\" + word  # LaTeX has no \omicron
+
+
+def _escaped(text: str) -> str:
+    """Characters of a name that are special in TeX (only _ can occur in a name)."""
+    return text.replace("_", r"\_")
 
 
 def latex_name(name: str) -> str:
+    name = name.translate(_SUBSCRIPT_DIGITS)  # x₁ is x1: printed x_{1}
     m = re.fullmatch(r"(.+?)_?(\d+)", name)
     base, sub = (m.group(1), m.group(2)) if m else (name, "")
     if base in GREEK_NAMES:
-        base = "\\" + base
+        base = _greek_macro(base)
     elif base in _GREEK_CHARS:
-        base = "\\" + _GREEK_CHARS[base]
-    elif len(base) > 1:
-        base = rf"\mathit{{{base}}}"
+        base = _greek_macro(_GREEK_CHARS[base])
+    elif base in _CAPITAL_GREEK:
+        base = _CAPITAL_GREEK[base]
+    elif len(base) > 1 or base == "_":
+        base = rf"\mathit{{{_escaped(base)}}}"
     return base + (f"_{{{sub}}}" if sub else "")
+
+
+def latex_number(text: str) -> str:
+    r"""A number printed in the language (format_number) in LaTeX: \frac{2}{3}, 10^{-300},
+    1.5 \cdot 10^{308}."""
+    sign = ""
+    if text.startswith("-"):
+        sign, text = "-", text[1:]
+    if "/" in text:
+        num, den = text.split("/")
+        return sign + rf"\frac{{{latex_number(num)}}}{{{latex_number(den)}}}"
+    if "e" in text and text[0].isdigit():
+        mantissa, exponent = text.split("e")
+        power = f"10^{{{int(exponent)}}}"
+        return sign + (power if mantissa == "1" else rf"{mantissa} \cdot {power}")
+    return sign + text
 
 
 class LatexPrinter(Printer):
@@ -52,12 +88,18 @@ class LatexPrinter(Printer):
         return rf"\mathrm{{d}}{latex_name(node.attr)}", ATOM
 
     def number(self, value):
-        if isinstance(value, Fraction) and value.denominator != 1:
-            return rf"\frac{{{value.numerator}}}{{{value.denominator}}}"
-        return super().number(value)
+        return latex_number(format_number(value))
 
     def scale_text(self, coef, x):
-        return f"{self.at(coef, PRODUCT)} {self.scaled(x)}"
+        c = self.at(coef, PRODUCT)
+        last = coef.args[1] if coef.op == "scale" else coef
+        if last.op in ("sum", "matmul"):  # (1ᵀy)·s, as the Unicode printer has it
+            c = self.paren(c) if coef is last else \
+                f"{self.at(coef.args[0], PRODUCT)} {self.paren(self.doc(last))}"
+            return rf"{c} \cdot {self.scaled(x)}"
+        if coef.op == "const" and r"\cdot" in c:  # 1.5 \cdot 10^{8} \cdot x
+            return rf"{c} \cdot {self.scaled(x)}"
+        return f"{c} {self.scaled(x)}"
 
     def divide(self, num, den):
         return rf"\frac{{{num}}}{{{den}}}"
@@ -94,6 +136,8 @@ class LatexPrinter(Printer):
             return rf"\left|{self.doc(x)}\right|", ATOM
         if node.attr == "sqrt":
             return rf"\sqrt{{{self.doc(x)}}}", ATOM
+        if node.attr in _SIGMOID:  # bold: the scalar variable sigma is the italic \sigma
+            return self.call(_SIGMOID[node.attr], x)
         name = entry.latex or "\\" + entry.name
         if entry.latex is None and entry.name not in ("exp", "log", "sin", "cos", "tan",
                                                       "tanh"):
@@ -142,6 +186,9 @@ class LatexPrinter(Printer):
 
     def p_eye(self, node):
         return "I", ATOM
+
+
+_SIGMOID = {"sigmoid": r"\boldsymbol{\sigma}", "sigmoid'": r"\boldsymbol{\sigma}'"}
 
 
 def to_latex(node: E.Node, names=None) -> str:

@@ -42,6 +42,10 @@ class UnicodePrinter(Printer):
                 f"{self.at(coef.args[0], PRODUCT)}{self.paren(self.doc(last))}"
         body = self.scaled(x)
         if coef.op == "const":
+            if "/" in c:  # (2/3)x, not 2/3x (which reads 2/(3x))
+                return f"({c}){body}"
+            if "e" in c:  # 1e-300·xᵀx: the exponent's digits never run into the operand
+                return f"{c}·{body}"
             return c + body if not body[:1].isdigit() else f"{c}·{body}"
         return f"{c}·{body}"
 

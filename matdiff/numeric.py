@@ -425,7 +425,7 @@ def _with_products(sizes: dict, dims: list[E.Dim]) -> dict:
 # data modes: (how entries are drawn, a scale); the first two are the usual ones
 MODES = [("signed", 1.0), ("positive", 1.0), ("signed", 0.3), ("positive", 0.2),
          ("signed", 3.0), ("negative", 1.0), ("positive", 5.0), ("signed", 0.05),
-         ("unit", 1.0)]
+         ("unit", 1.0), ("positive", 30.0), ("negative", 30.0)]
 
 
 def _mode_value(kind, shape, rng, mode, scale):

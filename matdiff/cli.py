@@ -484,11 +484,46 @@ _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
                   "hessian": cmd_linear_map}
 
 
+class _WriteFailed(Exception):
+    """Writing the answer failed (a full disk, a closed pipe): told apart from OSErrors that
+    are bugs (e.g. a package file missing)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Output:
+    """The output stream, with its write errors turned into _WriteFailed."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except OSError as e:
+            raise _WriteFailed(e) from None
+
+    def flush(self):
+        flush = getattr(self.stream, "flush", None)
+        if flush is None:
+            return None
+        try:
+            return flush()
+        except OSError as e:
+            raise _WriteFailed(e) from None
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None, out=None, session_types=None) -> int:
     """Run one command line; `session_types` are the REPL's `let` declarations."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _utf8_streams()
-    out = out or sys.stdout
+    raw = out or sys.stdout
+    out = _Output(raw)
     from . import _allow_deep_expressions
 
     _allow_deep_expressions()
@@ -514,14 +549,16 @@ def main(argv: list[str] | None = None, out=None, session_types=None) -> int:
         return _fail(f"error: {msg}", msg, "syntax", None, EXIT_USAGE, json_errors, out)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `matdiff … | head`: the reader left; say nothing
-        _drop_stdout(out)
-        return EXIT_OK
-    except OSError as e:  # standard output could not be written (e.g. a full disk)
-        _drop_stdout(out)
-        msg = f"cannot write the output: {e.strerror or e}"
+    except _WriteFailed as failed:
+        _drop_stdout(raw)
+        if isinstance(failed.error, BrokenPipeError):  # `matdiff … | head`: say nothing
+            return EXIT_OK
+        msg = f"cannot write the output: {failed.error.strerror or failed.error}"
         sys.stderr.write(f"error: {msg}\n")
         return EXIT_USAGE
+    except BrokenPipeError:  # the same, from Rich writing to the terminal's pipe
+        _drop_stdout(raw)
+        return EXIT_OK
     except Exception as e:  # a bug: say so, without a traceback
         msg = (f"{type(e).__name__}: {e} (this is a bug in matdiff, please report it with the "
                "command line)")
@@ -535,7 +572,7 @@ REPL_HELP = "usage: matdiff repl\n\nInteractive mode; inside it:\n"
 def _dispatch(argv: list[str], out, session: dict) -> int:
     parser = _build_parser()
     if not argv:
-        if sys.stdin is not None and sys.stdin.isatty() and out is sys.stdout:
+        if sys.stdin is not None and sys.stdin.isatty() and out.stream is sys.stdout:
             from .repl import repl
 
             return repl(main)
@@ -591,8 +628,8 @@ def _fail(text: str, message: str, kind: str, span, code: int, json_errors: bool
         try:
             out.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             _flush(out)
-        except OSError:
-            _drop_stdout(out)
+        except (_WriteFailed, OSError):
+            _drop_stdout(getattr(out, "stream", out))
     return code
 
 

@@ -397,3 +397,13 @@ def test_standard_input_that_is_not_utf8_is_an_input_error():
     proc = subprocess_run("grad", "-", "--wrt", "x", input=b"x'*x \xff\xfe")
     assert proc.returncode == 2
     assert b"standard input is not UTF-8 text" in proc.stderr
+
+
+def test_an_oserror_that_is_not_about_the_output_is_still_a_bug(monkeypatch, capsys):
+    def broken(args, out):
+        open("/nonexistent/grammar.lark")  # e.g. a package file missing: not the user's fault
+
+    monkeypatch.setitem(__import__("matdiff.cli").cli._COMMAND_FUNCS, "parse", broken)
+    code = main(["parse", "x"], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 3 and "internal error" in err and "cannot write the output" not in err

@@ -44,7 +44,13 @@ def grad_report(result, steps: bool = False) -> GradReport:
     for name, g, node in zip(result.wrt, printed, grads):
         v = result.variable(name)
         pv = p.var_name(name)
-        results.append(differential_text(g, v, pv, is_atomic(node, names)))
+        plain = _untransposed(node, v)
+        if plain is not None:  # G = Aᵀ (or symmetric): df = tr(A dX), not tr((Aᵀ)ᵀ dX)
+            text = UnicodePrinter({x.node: _pretty(x.name) for x in named}).doc(plain)
+            wrapped = text if is_atomic(plain, names) else f"({text})"
+            results.append(f"df = tr({wrapped} d{pv})")
+        else:
+            results.append(differential_text(g, v, pv, is_atomic(node, names)))
         results.append(f"∂f/∂{pv} = {g}")
     return GradReport(f"f = {p.doc(result.f)}", variables,
                       derivation_steps(result) if steps else [],
@@ -60,6 +66,18 @@ def check_line(result) -> str:
     if reason:
         return f"(NOT checked: {reason}; treat this result with care)"
     return "(not checked: --no-check)"
+
+
+def _untransposed(g: E.Node, v: E.Node) -> E.Node | None:
+    """Gᵀ when it is simpler than G (G = Aᵀ, or G symmetric), for a matrix variable."""
+    if v.kind != "matrix" or v.attr[1] in ("symmetric", "spd"):
+        return None
+    t = E.transpose(g)
+    return t if t.op != "transpose" and (g.op == "transpose" or t is g) else None
+
+
+def _pretty(name: str) -> str:
+    return name.translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
 def grad_text(result, steps: bool = False) -> str:
@@ -107,7 +125,12 @@ def grad_latex(result, steps: bool = False) -> str:
     for name in result.wrt:
         v = result.variable(name)
         g = p.doc(result.gradients[name])
-        lines.append(differential_latex(g, v, p.var_name(name)))
+        plain = _untransposed(result.gradients[name], v)
+        if plain is not None:
+            lines.append(rf"\mathrm{{d}}f = \operatorname{{tr}}\left({p.doc(plain)} "
+                         rf"\mathrm{{d}}{p.var_name(name)}\right)")
+        else:
+            lines.append(differential_latex(g, v, p.var_name(name)))
         lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} = {g}")
     return "\n".join(lines)
 
@@ -133,11 +156,19 @@ def grad_json(result, steps: bool = False) -> dict:
         v = result.variable(name)
         out["gradients"][name] = {
             "gradient": to_text(g),
-            "differential": differential_text(up.doc(g), v, up.var_name(name), is_atomic(g)),
+            "differential": _json_differential(g, v, up, name),
             "latex": lp.doc(g),
             "shape": E.shape_dims(g.shape),
         }
     return out
+
+
+def _json_differential(g: E.Node, v: E.Node, up: UnicodePrinter, name: str) -> str:
+    plain = _untransposed(g, v)
+    if plain is None:
+        return differential_text(up.doc(g), v, up.var_name(name), is_atomic(g))
+    text = up.doc(plain) if is_atomic(plain) else f"({up.doc(plain)})"
+    return f"df = tr({text} d{up.var_name(name)})"
 
 
 def _step_json(rule: str, line: str) -> dict:

@@ -8,6 +8,7 @@ stage relies on (flattening, zeros and ones, identities, double transposes, X·X
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterable
 from fractions import Fraction
@@ -170,10 +171,12 @@ def dvar(name: str, shape: Shape) -> Node:
 
 def const(value) -> Node:
     if isinstance(value, float):
-        if value.is_integer():
+        if value.is_integer() and abs(value) < 2**53:
             value = Fraction(int(value))
-        else:
-            value = Fraction(value).limit_denominator(10**12) if abs(value) < 1e12 else value
+        elif math.isfinite(value) and 1e-12 <= abs(value) < 1e12:
+            near = Fraction(value).limit_denominator(10**12)
+            # a double that is a short fraction (0.1, 1/3) stays exact; others stay doubles
+            value = near if float(near) == value else value
     elif isinstance(value, int):
         value = Fraction(value)
     return make("const", (), value, SCALAR)
@@ -230,11 +233,15 @@ def scale(coef: Node, x: Node) -> Node:
         coef, x = x, coef
     if is_const(coef, 1):
         return x
-    if x.op == "const" and coef.op == "const":
+    if x.op == "const" and coef.op == "const" and _finite(coef.attr * x.attr):
         return const(coef.attr * x.attr)
     if x.op == "scale":
         return scale(scale(coef, x.args[0]), x.args[1])
     return make("scale", (coef, x), None, x.shape)
+
+
+def _finite(value) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def neg(x: Node) -> Node:
@@ -337,15 +344,36 @@ def power(base: Node, exponent: Node) -> Node:
         return base
     if is_const(exponent, 0):
         return const(1)
+    if exponent.op == "const" and isinstance(exponent.attr, float):
+        exponent = make("const", (), Fraction(exponent.attr), SCALAR)  # exponents stay exact
     if base.op == "const" and exponent.op == "const":
         b, e = base.attr, exponent.attr
         if e.denominator == 1 and (b != 0 or e > 0):
-            return const(b ** int(e))
+            folded = _const_power(b, int(e))
+            if folded is not None:
+                return const(folded)
     if base.op == "pow" and exponent.op == "const" and base.args[1].op == "const" \
             and exponent.attr.denominator == 1:
         # (a^p)^k = a^(pk) for integer k
         return power(base.args[0], const(base.args[1].attr * exponent.attr))
     return make("pow", (base, exponent), None, SCALAR)
+
+
+def _const_power(b, k: int):
+    """b**k for a constant b, exact when small, else a double; None when it overflows (the
+    power then stays unevaluated rather than building a huge number)."""
+    if b in (0, 1) or k in (0, 1):
+        return b ** k
+    if b == -1:
+        return Fraction(-1 if k % 2 else 1)
+    if isinstance(b, Fraction) and abs(k) <= 64 and \
+            max(b.numerator.bit_length(), b.denominator.bit_length()) * abs(k) <= 4096:
+        return b ** k
+    try:
+        value = float(b) ** k
+    except (OverflowError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) and value != 0 else None
 
 
 def hadamard(*factors: Node) -> Node:

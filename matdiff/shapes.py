@@ -15,11 +15,14 @@ _DIM_NAMES = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "w", "k", "l"]
 
 
 def default_kind(name: str) -> str:
-    """The matrixcalculus.org convention: a–g scalar, h–z vector, A–Z matrix; Greek scalar."""
+    """The matrixcalculus.org convention: a–g scalar, h–z vector, A–Z matrix; lowercase Greek
+    scalar; capital Greek (Σ, Λ, Θ, …, and the spelled `Sigma`, `Lambda`, …) a matrix."""
     if name in GREEK_NAMES:
         return "scalar"
     first = name[0]
-    if "α" <= first <= "ω" or "Α" <= first <= "Ω":
+    if "Α" <= first <= "Ω":  # capital Greek: Σ is a covariance matrix, as A–Z are matrices
+        return "matrix"
+    if "α" <= first <= "ω":
         return "scalar"
     if "a" <= first <= "g":
         return "scalar"

@@ -6,18 +6,25 @@ Construction only: kinds and shapes are typecheck.py's job."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .errors import ParseError, Span
 
 MAX_DEPTH = 1000  # nesting beyond this is refused with a clear message, not a RecursionError
+# Bounded work (issue 10): every accepted input must be answered within seconds. Each limit
+# below is measured on the costliest input of its kind (see tests/test_trust_language.py).
+MAX_CALL_DEPTH = 64  # calls nested inside calls: 100 nested sin(…) already take ~3 s to derive
+MAX_OPERANDS = 20_000  # names and numbers in one expression
+MAX_FACTORS = 200  # factors of one product chain (a*a*…*a, A1*A2*…); sums are not limited here
 
 
 @dataclass(frozen=True, slots=True)
 class Syn:
     span: Span
     depth: int
+    calls: int = field(default=0, kw_only=True)  # calls nested along the deepest path
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,65 @@ def _checked_depth(depth: int, span: Span) -> int:
     return depth
 
 
+# The text being parsed and the operands counted so far (a context variable, so that threads
+# parsing at the same time do not share it).
+_CURRENT: ContextVar[tuple[str, list[int]] | None] = ContextVar("matdiff_parse", default=None)
+
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉]")
+_HEX_LIKE = re.compile(r"[xX][0-9A-Fa-f]+|[bB][01]+|[oO][0-7]+")
+
+
+def _count_operand(span: Span) -> None:
+    state = _CURRENT.get()
+    if state is None:
+        return
+    state[1][0] += 1
+    if state[1][0] > MAX_OPERANDS:
+        raise ParseError(f"expression too large: more than {MAX_OPERANDS:,} names and numbers "
+                         "(matdiff is made for the expressions a person writes; split the work "
+                         "or name shared parts)", span)
+
+
+def _check_number_touch(start: int, end: int, text: str) -> None:
+    """A number may touch a name only as `2x`: `1.5.2` and `X.2` are typos, not products."""
+    if start == 0:
+        return
+    before = text[start - 1]
+    number = text[start:end]
+    if before.isdigit() or before == ".":
+        raise ParseError(f"a number cannot follow another number directly: "
+                         f"'{_number_run(text, start)}' is not a number", (start, end),
+                         hint="write one number, or put * between two numbers")
+    if number.startswith(".") and (_NAME_CHARS.match(before) or before in ")'ᵀ⊤"):
+        left = re.search(r"(?:[A-Za-z0-9_α-ωΑ-Ω₀-₉]+|[)'ᵀ⊤])$", text[:start]).group(0)
+        raise ParseError(f"'{left}{number}' is not a product: a number may touch a name only "
+                         "as in 2x", (start, end),
+                         hint=f"for an element-wise power write {left}.^{number[1:]}; for a "
+                         f"product write {left}*0{number}")
+
+
+def _number_run(text: str, start: int) -> str:
+    i = start
+    while i > 0 and (text[i - 1].isdigit() or text[i - 1] in ".eE"):
+        i -= 1
+    j = start
+    while j < len(text) and (text[j].isdigit() or text[j] in ".eE"):
+        j += 1
+    return text[i:j]
+
+
+def _check_hex(start: int, end: int, text: str) -> None:
+    """`0x10` would read as 0 times a variable x10."""
+    if start >= 1 and text[start - 1] == "0" and (start < 2 or not (
+            text[start - 2].isdigit() or text[start - 2] == "." or
+            _NAME_CHARS.match(text[start - 2]))) and _HEX_LIKE.fullmatch(text[start:end]):
+        spelled = "0" + text[start:end]
+        raise ParseError(f"'{spelled}' looks like a hexadecimal (or binary/octal) number; matdiff "
+                         "reads decimal numbers only", (start, end),
+                         hint=f"write the value in decimal; for 0 times a variable "
+                         f"{text[start:end]} write 0*{text[start:end]}")
+
+
 _PRODUCT_OPS = {"*": "*", "@": "*", "·": "*", ".*": ".*", "⊙": ".*", "∘": ".*"}
 
 
@@ -92,8 +158,15 @@ class _Builder:
             left.items.append((op, close(right)))
             left.end = max(left.end, right.span[1])
             left.max_depth = max(left.max_depth, depth)
+            left.calls = max(left.calls, right.calls)
+            if level == "product" and len(left.items) >= MAX_FACTORS:
+                raise ParseError(f"product too long: more than {MAX_FACTORS} factors in one "
+                                 "product", right.span,
+                                 hint="matdiff is made for the products a person writes; "
+                                 "use a power (a^k, X^k) or name shared parts")
             return left
         chain = _OpenChain(level, left, [(op, right)], _join(left.span, right.span), depth)
+        chain.calls = max(left.calls, right.calls)
         return chain
 
     def add(self, c):
@@ -120,7 +193,8 @@ class _Builder:
     # ---- everything else builds one node
     def neg(self, c):
         x = close(c[0])
-        return Unary((x.span[0] - 1, x.span[1]), _checked_depth(x.depth + 1, x.span), "-", x)
+        return Unary((x.span[0] - 1, x.span[1]), _checked_depth(x.depth + 1, x.span), "-", x,
+                     calls=x.calls)
 
     def pos(self, c):
         return close(c[0])
@@ -135,7 +209,7 @@ class _Builder:
         base, exponent = close(c[0]), close(c[1])
         span = _join(base.span, exponent.span)
         depth = _checked_depth(max(base.depth, exponent.depth) + 1, span)
-        return Power(span, depth, op, base, exponent)
+        return Power(span, depth, op, base, exponent, calls=max(base.calls, exponent.calls))
 
     def transpose(self, c):
         return self._postfix("transpose", c)
@@ -146,26 +220,42 @@ class _Builder:
     def _postfix(self, op, c):
         x = close(c[0])
         span = _join(x.span, _tok_span(c[1]))
-        return Postfix(span, _checked_depth(x.depth + 1, span), op, x)
+        return Postfix(span, _checked_depth(x.depth + 1, span), op, x, calls=x.calls)
 
     def number(self, c):
-        return Num(_tok_span(c[0]), 1, str(c[0]))
+        span = _tok_span(c[0])
+        _count_operand(span)
+        state = _CURRENT.get()
+        if state is not None:
+            _check_number_touch(span[0], span[1], state[0])
+        return Num(span, 1, str(c[0]))
 
     def name(self, c):
-        return Name(_tok_span(c[0]), 1, str(c[0]))
+        span = _tok_span(c[0])
+        _count_operand(span)
+        state = _CURRENT.get()
+        if state is not None:
+            _check_hex(span[0], span[1], state[0])
+        return Name(span, 1, str(c[0]))
 
     def call(self, c):
         func, args = c[0], tuple(close(a) for a in c[1:])
         end = max(a.span[1] for a in args) + 1
         span = (func.start_pos, end)
         depth = _checked_depth(max(a.depth for a in args) + 1, span)
-        return Call(span, depth, str(func), _tok_span(func), args)
+        calls = max(a.calls for a in args) + 1
+        if calls > MAX_CALL_DEPTH:
+            raise ParseError(f"function calls nested too deeply (more than {MAX_CALL_DEPTH} "
+                             "levels)", _tok_span(func),
+                             hint="the derivative of a deep composition grows with each level; "
+                             "matdiff accepts up to that many")
+        return Call(span, depth, str(func), _tok_span(func), args, calls=calls)
 
 
 class _OpenChain:
     """A chain still being extended by the parser (mutable so that appending is O(1))."""
 
-    __slots__ = ("level", "first", "items", "start", "end", "max_depth")
+    __slots__ = ("level", "first", "items", "start", "end", "max_depth", "calls")
 
     def __init__(self, level, first, items, span, depth):
         self.level = level
@@ -173,6 +263,7 @@ class _OpenChain:
         self.items = [(op, close(x)) for op, x in items]
         self.start, self.end = span
         self.max_depth = depth
+        self.calls = 0
 
     @property
     def span(self) -> Span:
@@ -185,7 +276,8 @@ class _OpenChain:
 
 def close(node) -> Syn:
     if isinstance(node, _OpenChain):
-        return Chain(node.span, node.max_depth, node.first, tuple(node.items), node.level)
+        return Chain(node.span, node.max_depth, node.first, tuple(node.items), node.level,
+                     calls=node.calls)
     return node
 
 
@@ -236,6 +328,7 @@ def parse_syntax(text: str) -> Syn:
 
     if not text.strip():
         raise ParseError("empty expression", (0, max(1, len(text))), text)
+    token = _CURRENT.set((text, [0]))
     try:
         return close(_parser().parse(text))
     except ParseError as e:
@@ -245,14 +338,42 @@ def parse_syntax(text: str) -> Syn:
             raise e.orig_exc.with_source(text) from None
         raise
     except UnexpectedCharacters as e:
-        ch = text[e.pos_in_stream]
-        raise ParseError(f"unexpected character {ch!r}", (e.pos_in_stream, e.pos_in_stream + 1),
-                         text) from None
+        raise _character_error(e.pos_in_stream, text) from None
     except UnexpectedEOF:
         raise ParseError("unexpected end of input (an operand or ')' is missing)",
                          (len(text), len(text) + 1), text) from None
     except UnexpectedToken as e:
         raise _token_error(e, text) from None
+    finally:
+        _CURRENT.reset(token)
+
+
+def _character_error(pos: int, text: str) -> ParseError:
+    """A character the language has no use for, with the fix when the spelling is known."""
+    ch = text[pos]
+    span = (pos, pos + 1)
+    hint = None
+    if ch == "." and text[pos + 1:pos + 2] == "T" and not _NAME_CHARS.match(text[pos + 2:pos + 3]):
+        span, hint = (pos, pos + 2), "'.T' is NumPy's transpose: use X' or X^T"
+    elif ch == "." and text[pos + 1:pos + 2] == "'":
+        span, hint = (pos, pos + 2), "for the transpose write X' (without the dot)"
+    elif ch == "|" or ch == "‖":
+        double = text.startswith("||", pos) or ch == "‖"
+        bar = "||" if text.startswith("||", pos) else ch
+        close_at = text.find(bar, pos + len(bar))
+        inner = text[pos + len(bar):close_at].strip() if close_at > 0 else "x"
+        inner = inner if 0 < len(inner) <= 40 else "x"
+        if double:
+            rest = text[close_at + len(bar):] if close_at > 0 else ""
+            power = re.match(r"\s*\^\s*2(?![0-9.])", rest)
+            suggestion = f"norm2({inner})" + ("^2" if power else "")
+            hint = (f"write {suggestion} for the Euclidean (Frobenius) norm"
+                    + ("" if power else f", norm1({inner}) for the 1-norm"))
+        else:
+            hint = f"write abs({inner}) for an absolute value, norm2({inner}) for a norm"
+    elif ch == "[":
+        hint = "use ( ) for calls and grouping: tr(X), not tr[X]"
+    return ParseError(f"unexpected character {ch!r}", span, text, hint=hint)
 
 
 _FUNCTIONS = frozenset(
@@ -276,6 +397,10 @@ def _token_error(e, text: str) -> ParseError:
         what = f"unexpected {str(tok)!r}"
         if tok.type == "FUNC":
             return _function_as_variable(str(tok), span, text)
+        if str(tok) == "*" and text[:span[0]].endswith("*"):
+            return ParseError("'**' is not an operator in matdiff", (span[0] - 1, span[1]), text,
+                              hint="use ^ for a power (X^2, a^3) and .^ for an element-wise "
+                              "power (x.^2)")
     before = re.search(r"([A-Za-zσ_][A-Za-z0-9_]*)\s*$", text[:span[0]])
     if before and before.group(1) in _FUNCTIONS:
         return _function_as_variable(before.group(1), (before.start(1), before.end(1)), text)

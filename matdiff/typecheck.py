@@ -6,11 +6,13 @@ product by the operands' kinds; `X^-1` becomes an inverse, `X^T` a transpose."""
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import expr as E
-from .errors import MatdiffError, ShapeError
+from .errors import MatdiffError, ParseError, ShapeError
 from .shapes import Dims, check_kinds, default_kind
 from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary, parse_syntax
 
@@ -19,6 +21,44 @@ ELEMENTWISE = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "arcsin", "arc
 FUNCTION_NAMES = ELEMENTWISE + ("σ", "tr", "det", "logdet", "sum", "norm1", "norm2", "diag",
                                 "softmax", "logsumexp", "inv", "vector", "matrix")
 IDENTITY_NAMES = ("I", "eye")
+# SPEC §4: reserved for functions to come; a call is refused until the function exists.
+RESERVED_FUTURE = ("erf", "kron", "vec", "mean", "expm", "logm", "sqrtm", "eigmax", "eigmin",
+                   "chol", "nucnorm", "specnorm", "pinv")
+# Bounded work: X^k expands its differential into k terms (d(X^k) = Σ Xʲ dX X^(k−1−j)).
+MAX_MATRIX_POWER = 64
+MAX_CONTEXT_KINDS = 64  # names that may take their kind from context (each one re-types)
+
+# Function names from NumPy, MATLAB and maths that matdiff does not have. Directly followed
+# by `(` they would silently read as a variable times a bracket; say what to write instead.
+_FOREIGN_FUNCTIONS = {
+    "trace": "the function is tr", "Tr": "the function is tr",
+    "transpose": "for a transpose write X' or X^T", "inverse": "the function is inv",
+    "inverse_matrix": "the function is inv", "atan": "the function is arctan",
+    "asin": "the function is arcsin", "acos": "the function is arccos",
+    "arctanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
+    "atanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
+    "arcsinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
+    "asinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
+    "arccosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
+    "acosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
+    "cosh": "matdiff has no cosh; write (exp(x) + exp(-x))/2",
+    "sinh": "matdiff has no sinh; write (exp(x) - exp(-x))/2",
+    "atan2": "matdiff has no atan2", "arctan2": "matdiff has no atan2",
+    "exp2": "write 2^a for a scalar (exp(log(2)*x) entry-wise)",
+    "expm1": "write exp(x) - 1 (exp(x) - vector(1) for a vector)",
+    "log2": "write log(x)/log(2)", "log10": "write log(x)/log(10)",
+    "log1p": "write log(1 + a) (log(vector(1) + x) for a vector)", "ln": "the function is log",
+    "cbrt": "write x.^(1/3)", "square": "write x.^2", "pow": "write a^b (x.^p entry-wise)",
+    "power": "write a^b (x.^p entry-wise)",
+    "max": "matdiff has no max (relu(x) is max(x, 0))", "min": "matdiff has no min",
+    "std": "matdiff has no std", "var": "matdiff has no var",
+    "norm": "the functions are norm2 (Euclidean/Frobenius) and norm1",
+    "dot": "write x'*y", "outer": "write x*y'", "logistic": "the function is sigmoid (or σ)",
+    "sigm": "the function is sigmoid (or σ)", "diagonal": "the function is diag",
+    "determinant": "the function is det", "absolute": "the function is abs",
+    "sqr": "write x.^2", "soft_max": "the function is softmax", "lse": "the function is logsumexp",
+    "sumsq": "write x'*x or norm2(x)^2",
+}
 
 ONE = Dims.ONE_ID
 Pair = tuple[int, int]
@@ -31,6 +71,9 @@ class Typed:
     root: E.Node
     source: str
     variables: dict[str, E.Node] = field(default_factory=dict)  # name → var node
+    # undeclared names whose kind came from the context, not from their first letter:
+    # name → kind ("vector" or "matrix"); `b` in `W*x + b`, `a` in `softmax(a)`
+    context_kinds: dict[str, str] = field(default_factory=dict)
 
     def var(self, name: str) -> E.Node:
         return self.variables[name]
@@ -40,16 +83,38 @@ def typecheck(text: str, types: dict[str, str] | None = None) -> Typed:
     """Parse and type `text`. Raises MatdiffError (ParseError/ShapeError) with a span."""
     syn = parse_syntax(text)
     declared = check_kinds(types)
+    context: dict[str, str] = {}
     try:
         while True:
             try:
-                return _Checker(text, declared).run(syn)
+                typed = _Checker(text, declared, len(context) < MAX_CONTEXT_KINDS).run(syn)
+                typed.context_kinds = dict(context)
+                return typed
             except _KindFromContext as need:
-                # an undeclared name used where only another kind fits (softmax(a)):
+                # an undeclared name used where only another kind fits (softmax(a), W*x + b):
                 # the context decides, as on matrixcalculus.org
                 declared = {**declared, need.name: need.kind}
+                context[need.name] = need.kind
     except MatdiffError as e:
+        _explain_context(e, context)
         raise e.with_source(text) from None
+
+
+def _explain_context(e: MatdiffError, context: dict[str, str]) -> None:
+    """A name that took its kind from context and still conflicts: say where its kind came
+    from and how to declare it, instead of suggesting broadcasting."""
+    if not context or not isinstance(e, ShapeError):
+        return
+    around = e.message
+    if e.source and e.span:
+        around += " " + e.source[e.span[0]:e.span[1]]
+    for name, kind in context.items():
+        if re.search(rf"(?<![A-Za-z0-9_α-ωΑ-Ω₀-₉]){re.escape(name)}(?![A-Za-z0-9_α-ωΑ-Ω₀-₉])",
+                     around):
+            e.hint = (f"{name} is a scalar by default (names starting with a–g and Greek names "
+                      f"are) and was read as a {kind} from its context here; declare its kind "
+                      f"with --let {name}:KIND (scalar, vector or matrix)")
+            return
 
 
 def typecheck_system(main: str, definitions: list[tuple[str, str]],
@@ -59,12 +124,21 @@ def typecheck_system(main: str, definitions: list[tuple[str, str]],
     for name, text in definitions:
         pieces.append((text, name, parse_syntax(text)))
     declared = check_kinds(types)
-    while True:
-        try:
-            typed = _Checker(main, declared).run_system(pieces)
-            break
-        except _KindFromContext as need:
-            declared = {**declared, need.name: need.kind}
+    context: dict[str, str] = {}
+    try:
+        while True:
+            try:
+                typed = _Checker(main, declared,
+                                 len(context) < MAX_CONTEXT_KINDS).run_system(pieces)
+                break
+            except _KindFromContext as need:
+                declared = {**declared, need.name: need.kind}
+                context[need.name] = need.kind
+    except MatdiffError as e:
+        _explain_context(e, context)
+        raise
+    for t in typed:
+        t.context_kinds = {n: k for n, k in context.items() if n in t.variables}
     return typed[0], {name: t for (name, _), t in zip(definitions, typed[1:])}
 
 
@@ -74,9 +148,10 @@ class _KindFromContext(Exception):
 
 
 class _Checker:
-    def __init__(self, text: str, declared: dict[str, str]):
+    def __init__(self, text: str, declared: dict[str, str], widen: bool = True):
         self.text = text
         self.declared = declared
+        self.widen = widen  # names may still take their kind from context
         self.dims = Dims()
         self.shape_of: dict[int, Pair] = {}
         self.var_shapes: dict[str, Pair] = {}
@@ -163,6 +238,7 @@ class _Checker:
         return self.shape_of[key]
 
     def infer_num(self, syn: Num) -> Pair:
+        _number(syn.text, syn.span)  # a literal a double cannot hold is refused here
         return (ONE, ONE)
 
     def infer_name(self, syn: Name) -> Pair:
@@ -197,6 +273,16 @@ class _Checker:
         return (r, c)
 
     def infer_power(self, syn: Power) -> Pair:
+        ex = syn.exponent
+        if syn.op == "^" and isinstance(ex, Name) and len(ex.name) > 1 and \
+                ex.name.startswith("T") and ex.name not in self.declared and \
+                self.text[ex.span[0] - 1] in "^ \t":
+            base_text = self.src(syn.base)
+            rest = " ".join(ex.name[1:])
+            raise ParseError(f"{base_text}^{ex.name} reads as {base_text} to the power "
+                             f"{ex.name} (one name)", ex.span,
+                             hint=f"for a transpose write {base_text}^T {rest} (with spaces) or "
+                             f"{base_text}'*{'*'.join(ex.name[1:])}")
         base = self.infer(syn.base)
         expo = self.infer(syn.exponent)
         if not self.is_scalar(expo):
@@ -207,17 +293,27 @@ class _Checker:
         if base[1] == ONE or base[0] == ONE:
             raise ShapeError(f"{self.src(syn.base)} is a vector: ^ needs a scalar or a square "
                              "matrix", syn.span, hint="use .^ for an element-wise power")
-        if _integer_exponent(syn.exponent) is None:
+        k = _integer_exponent(syn.exponent)
+        if k is None:
             raise ShapeError(f"a matrix power needs a constant integer exponent, not "
                              f"{self.src(syn.exponent)}", syn.exponent.span,
                              hint="use .^ for an element-wise power")
+        if abs(k) > MAX_MATRIX_POWER:
+            raise ShapeError(f"matrix power {self.src(syn.exponent)} is too large: matdiff "
+                             f"takes X^k for |k| ≤ {MAX_MATRIX_POWER}", syn.exponent.span,
+                             hint="matdiff expands the differential of X^k into |k| terms; "
+                             "for reference, tr(X^k) has gradient k·(Xᵀ)^(k−1)")
         self.square(base, syn.base, "a matrix power")
         return base
 
     def infer_chain(self, syn: Chain) -> Pair:
         acc = self.infer(syn.first)
         left: Syn = syn.first
+        factor: Syn = syn.first  # the operand just before `right` (not the partial chain)
         for op, right in syn.rest:
+            if op == "":
+                self._check_juxtaposition(factor, right)
+            factor = right
             rhs = self.infer(right)
             span = (syn.span[0], right.span[1])
             acc = self._combine(op, acc, rhs, left, right, span)
@@ -226,16 +322,78 @@ class _Checker:
             self.shape_of[id(left)] = acc
         return acc
 
+    def _check_juxtaposition(self, factor: Syn, right: Syn) -> None:
+        """`atan(a)`, `eye(3)`, `x'Ax`: juxtapositions a reader never means as written."""
+        text = self.text
+        if isinstance(factor, Name) and factor.name not in self.declared and \
+                text[factor.span[1]:factor.span[1] + 1] == "(":
+            name = factor.name
+            if name == "eye":
+                raise ParseError("eye takes no size: write eye (its size is inferred from the "
+                                 "context)", (factor.span[0], right.span[1] + 1))
+            fix = _FOREIGN_FUNCTIONS.get(name)
+            if fix is not None and fix.startswith("the function is "):
+                f = fix.split()[3]
+                fix = f"{fix}: did you mean {f}(…)?"
+            if fix is not None:
+                raise ParseError(f"'{name}' is not a matdiff function; {fix}", factor.span,
+                                 hint=f"to multiply a variable {name} by (…) write {name}*(…)")
+        if isinstance(right, Name) and right.name not in self.declared and \
+                right.span[0] > 0 and text[right.span[0] - 1] in "'ᵀ⊤)" and \
+                re.fullmatch(r"[A-Za-z]{2,3}", right.name) and \
+                not right.name.isupper() and not right.name.islower():
+            name = right.name
+            raise ParseError(f"'{name}' is read as one name (a {default_kind(name)} called "
+                             f"{name}), not as {' times '.join(name)}", right.span,
+                             hint=f"write {'*'.join(name)} or {' '.join(name)}; if {name} is "
+                             f"one variable, write {self.src(factor)}*{name}")
+
+    def _widenable(self, syn: Syn) -> str | None:
+        """The name of an undeclared, scalar-by-default variable that `syn` is (possibly with
+        a sign); such a name takes the vector or matrix kind its context requires."""
+        while isinstance(syn, Unary):
+            syn = syn.operand
+        if self.widen and isinstance(syn, Name) and syn.name not in self.declared and \
+                syn.name not in IDENTITY_NAMES and default_kind(syn.name) == "scalar":
+            return syn.name
+        return None
+
+    def _context_kind_for(self, scalar_side: Syn, other: Pair) -> None:
+        """Widen `scalar_side` (if it is such a name) to the kind of `other`."""
+        name = self._widenable(scalar_side)
+        if name is None or other[0] == ONE:  # never to a row vector
+            return
+        raise _KindFromContext(name, "vector" if other[1] == ONE else "matrix")
+
+    def _broadcast_hint(self, scalar_side: Syn, other_side: Syn, other: Pair, op: str,
+                        scalar_first: bool) -> str:
+        const = "vector" if other[1] == ONE else "matrix"
+        inner = scalar_side.operand if isinstance(scalar_side, Unary) else scalar_side
+        if isinstance(inner, Num):
+            value = self.src(scalar_side)
+            ones = f"{const}({value})"
+            pair = (ones, self.src(other_side)) if scalar_first else \
+                (self.src(other_side), ones)
+            return (f"a number is a scalar: write {pair[0]} {op} {pair[1]} for a {const} of "
+                    f"{value}s")
+        name = inner.name if isinstance(inner, Name) else None
+        if name is not None and self.declared.get(name) == "scalar":
+            return (f"{name} is declared a scalar: write {name}*{const}(1) to broadcast it, or "
+                    f"declare it with --let {name}:{const}")
+        return f"write ({self.src(scalar_side)})*{const}(1) to broadcast a scalar"
+
     def _combine(self, op: str, a: Pair, b: Pair, left: Syn, right: Syn, span) -> Pair:
         sa, sb = self.is_scalar(a), self.is_scalar(b)
         if op in ("+", "-"):
             if sa != sb:
                 scalar_side = left if sa else right
+                self._context_kind_for(scalar_side, b if sa else a)
                 raise ShapeError(
                     f"cannot {'add' if op == '+' else 'subtract'} a scalar and a "
                     f"{E.shape_kind(self.dims.resolve(b if sa else a))}: {self.src(left)} is "
                     f"{self.describe(left)}, {self.src(right)} is {self.describe(right)}", span,
-                    hint=f"write {self.src(scalar_side)}*vector(1) or *matrix(1) to broadcast")
+                    hint=self._broadcast_hint(scalar_side, right if sa else left,
+                                              b if sa else a, op, sa))
             self.unify(a[0], b[0], f"cannot {'add' if op == '+' else 'subtract'} these", left,
                        right, span)
             self.unify(a[1], b[1], f"cannot {'add' if op == '+' else 'subtract'} these", left,
@@ -247,6 +405,9 @@ class _Checker:
                                  f"{self.describe(right)}", right.span,
                                  hint="use inv(…) for a matrix or ./ for element-wise division")
             return a
+        if op in (".*", "./") and sa != sb:
+            # x .* b: an element-wise operator says b has x's shape
+            self._context_kind_for(left if sa else right, b if sa else a)
         if sa:
             return b
         if sb:
@@ -263,11 +424,21 @@ class _Checker:
 
     def infer_call(self, syn: Call) -> Pair:
         func = "sigmoid" if syn.func == "σ" else syn.func
+        if func in RESERVED_FUTURE:
+            raise ParseError(f"'{func}' is not available yet in matdiff", syn.func_span,
+                             hint=f"{func} is reserved for a function to come, so it cannot be "
+                             "a variable name either")
         rule = _CALLS[func]
         arity = 1
         if len(syn.args) != arity:
+            hint = None
+            if func == "sum" and len(syn.args) == 2:
+                hint = ("sum(X) adds all entries; for column sums write vector(1)'*X, for row "
+                        "sums X*vector(1)")
+            elif func in ("softmax", "logsumexp") and len(syn.args) == 2:
+                hint = f"{func}(…) takes one column vector; it has no axis argument yet"
             raise ShapeError(f"{syn.func}(…) takes {arity} argument, got {len(syn.args)}",
-                             syn.span)
+                             syn.span, hint=hint)
         arg = syn.args[0]
         shape = self.infer(arg)
         return rule(self, func, shape, arg, syn)
@@ -287,7 +458,7 @@ class _Checker:
         return (ONE, ONE)
 
     def _context_kind(self, arg: Syn, kind: str) -> None:
-        if isinstance(arg, Name) and arg.name not in self.declared and \
+        if self.widen and isinstance(arg, Name) and arg.name not in self.declared and \
                 arg.name not in IDENTITY_NAMES:
             raise _KindFromContext(arg.name, kind)
 
@@ -308,6 +479,8 @@ class _Checker:
 
     def _diag(self, func, shape, arg, syn) -> Pair:
         r, c = shape
+        if self.is_scalar(shape):
+            self._context_kind(arg, "vector")
         if r == ONE:
             raise ShapeError(f"diag(…) needs a column vector or a square matrix, but "
                              f"{self.src(arg)} is {self.describe(arg)}", arg.span)
@@ -339,7 +512,7 @@ class _Checker:
         return node
 
     def build_num(self, syn: Num) -> E.Node:
-        return E.const(_number(syn.text))
+        return E.const(_number(syn.text, syn.span))
 
     def build_name(self, syn: Name) -> E.Node:
         if syn.name in IDENTITY_NAMES and syn.name not in self.declared:
@@ -387,8 +560,50 @@ class _Span(Syn):
     __slots__ = ()
 
 
-def _number(text: str) -> Fraction:
-    return Fraction(text)
+_NUMBER = re.compile(r"(\d*)(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
+# A literal stays an exact fraction when it is a short decimal; anything else is a double.
+_EXACT_DIGITS = 20
+_EXACT_EXPONENT = 20
+
+
+def _number(text: str, span=None) -> Fraction | float:
+    """The value of a literal. Exact (a Fraction) for short decimals such as 0.5 or 1e-6;
+    otherwise the nearest double, so that `1e99999999` never builds a 10⁹⁹⁹⁹⁹⁹⁹⁹ integer.
+    A literal a double cannot hold is an error."""
+    m = _NUMBER.fullmatch(text)
+    whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
+    digits = (whole + frac).lstrip("0")
+    significant = len(digits.rstrip("0"))
+    if significant == 0:
+        return Fraction(0)
+    # the decimal exponent of the leading digit, computed without building the number
+    exponent = int(exp) if exp is not None and len(exp.lstrip("+-")) < 12 else \
+        (10**12 if exp is not None and not exp.startswith("-") else
+         (-10**12 if exp is not None else 0))
+    magnitude = exponent + len(whole.lstrip("0")) - 1 if whole.lstrip("0") else \
+        exponent - (len(frac) - len(frac.lstrip("0"))) - 1
+    if significant <= _EXACT_DIGITS and abs(magnitude) <= _EXACT_EXPONENT:
+        return Fraction(text)
+    if magnitude > 310:
+        value = math.inf
+    elif magnitude < -330:
+        value = 0.0
+    else:
+        value = float(text)
+    if math.isinf(value):
+        raise ParseError(f"number too large (overflows a double): {_short(text)}", span,
+                         hint="the largest double is about 1.8e308")
+    if value == 0.0:
+        raise ParseError(f"number too small (underflows to 0 in a double): {_short(text)}", span,
+                         hint="the smallest positive double is about 4.9e-324; write 0 if you "
+                         "mean zero")
+    if value.is_integer() and abs(value) < 2**53:
+        return Fraction(int(value))
+    return value
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else text[:10] + "…" + text[-10:]
 
 
 def _integer_exponent(syn: Syn) -> int | None:
@@ -397,7 +612,9 @@ def _integer_exponent(syn: Syn) -> int | None:
         sign = -sign if syn.op == "-" else sign
         syn = syn.operand
     if isinstance(syn, Num):
-        value = Fraction(syn.text)
+        value = _number(syn.text, syn.span)
+        if isinstance(value, float):
+            return sign * int(value) if value.is_integer() else None
         if value.denominator == 1:
             return sign * int(value)
     return None

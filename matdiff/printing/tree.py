@@ -65,7 +65,9 @@ def rich_tree(typed):
 
 def variables_table(typed) -> str:
     rows = [("variable", "kind", "shape")]
+    context = getattr(typed, "context_kinds", {}) or {}
     for name, v in typed.variables.items():
-        rows.append((name, v.attr[1], "×".join(E.shape_dims(v.shape)) or "1"))
+        kind = v.attr[1] + (" (from context)" if name in context else "")
+        rows.append((name, kind, "×".join(E.shape_dims(v.shape)) or "1"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

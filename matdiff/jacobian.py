@@ -309,6 +309,7 @@ class LinearMapResult:
     note: str = ""  # e.g. a row-valued f reported through its transpose
     checked: bool = False
     max_error: float = float("nan")
+    check_reason: str = ""  # why no check was possible (checked False)
 
 
 def _check_wrt(typed: Typed, wrt: str) -> E.Node:
@@ -404,33 +405,45 @@ def _unmarked(node: E.Node) -> E.Node:
 
 
 def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
-    """J·v, H·v, H[V] or J·vec(V) against central differences of f (or ∇f) along v."""
+    """J·v, H·v, H[V] or J·vec(V) against central differences of f (or ∇f) along v, at a
+    point where every operation is defined (a NaN comparison fails; no such point means
+    "not checked", or bad input when f itself is undefined everywhere)."""
     import numpy as np
 
-    from .numeric import dim_sizes, evaluate, find_data, random_direction
+    from .gradient import undefined_error
+    from .numeric import evaluate, find_point, random_direction, worst_of
 
     variables = out.typed.variables
-    sizes = dim_sizes(variables, out.function, out.result)
     rng = np.random.default_rng(seed)
-    env = find_data(out.function, {}, variables, sizes, rng)
-    if env is None:
-        raise InternalError("found no point where the expression is finite for the check")
+    # H[V] has the direction V among its variables: it is drawn later, per direction
+    roots = [out.function] if out.kind == "hvp" else [out.function, out.result]
+    search = find_point(roots, variables, rng)
+    if search.point is None:
+        if not search.value_defined:
+            raise undefined_error(out.typed, search)
+        out.checked, out.check_reason = False, search.message()
+        return
+    env, sizes = search.point.env, search.point.sizes
     x = env[out.wrt]
-    scale = 1.0 + float(np.max(np.abs(evaluate(out.function, env, sizes))))
     worst = 0.0
-    for _ in range(2):
-        direction = random_direction(variables[out.wrt].attr[1], x.shape, rng)
-        analytic = _applied(out, env, sizes, direction)
-        best = np.inf
-        for eps in (1e-4, 1e-5, 1e-6):
-            fd = (evaluate(out.function, {**env, out.wrt: x + eps * direction}, sizes) -
-                  evaluate(out.function, {**env, out.wrt: x - eps * direction}, sizes)) / (2 * eps)
-            if out.kind == "vec":
-                fd = fd.reshape(-1, 1, order="F")
-            err = float(np.max(np.abs(fd - analytic))) / max(
-                float(np.max(np.abs(fd))), float(np.max(np.abs(analytic))), 1e-6 * scale)
-            best = min(best, err)
-        worst = max(worst, best)
+    with np.errstate(all="ignore"):
+        scale = 1.0 + float(np.max(np.abs(search.point.values[out.function])))
+        for _ in range(2):
+            direction = random_direction(variables[out.wrt].attr[1], x.shape, rng)
+            analytic = _applied(out, env, sizes, direction)
+            best = float("nan")
+            for eps in (1e-4, 1e-5, 1e-6):
+                fd = (evaluate(out.function, {**env, out.wrt: x + eps * direction}, sizes) -
+                      evaluate(out.function, {**env, out.wrt: x - eps * direction}, sizes)) \
+                    / (2 * eps)
+                if out.kind == "vec":
+                    fd = fd.reshape(-1, 1, order="F")
+                if not (np.all(np.isfinite(fd)) and np.all(np.isfinite(analytic))):
+                    continue
+                err = float(np.max(np.abs(fd - analytic))) / max(
+                    float(np.max(np.abs(fd))), float(np.max(np.abs(analytic))), 1e-6 * scale)
+                best = err if best != best else min(best, err)
+            worst = worst_of(worst, best)
     if not worst <= 1e-5:
         raise InternalError(f"the numerical self-check rejected the derived {out.kind} "
                             f"(relative error {worst:.2g}); this is a bug, please report it")
@@ -503,7 +516,7 @@ def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
     import numpy as np
 
     from .codegen import function_name
-    from .numeric import dim_sizes, evaluate, find_data, from_public, random_direction, to_public
+    from .numeric import evaluate, find_point, from_public, random_direction, to_public, worst_of
     from .verify import VerifyReport, load_module
 
     mod = load_module(source)
@@ -511,8 +524,13 @@ def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
     rng = np.random.default_rng(seed)
     for r in results:
         variables = r.typed.variables
-        sizes = dim_sizes(variables, r.function, r.result)
-        env = find_data(r.function, {}, variables, sizes, rng)
+        search = find_point([r.function] if r.kind == "hvp" else [r.function, r.result],
+                            variables, rng)
+        if search.point is None:
+            lines.append(f"{r.kind} {r.wrt}: could not verify: {search.message()}")
+            worst = float("nan")
+            continue
+        env, sizes = search.point.env, search.point.sizes
         args = {n: to_public(env[n], v.shape) for n, v in variables.items()}
         v = variables[r.wrt]
         direction = random_direction(v.attr[1], env[r.wrt].shape, rng)
@@ -530,9 +548,10 @@ def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
         eps = 1e-5
         x0 = env[r.wrt]
         fd = (value(x0 + eps * direction) - value(x0 - eps * direction)) / (2 * eps)
-        err = float(np.max(np.abs(fd - emitted))) / max(1e-6, float(np.max(np.abs(fd))))
+        with np.errstate(all="ignore"):
+            err = float(np.max(np.abs(fd - emitted))) / max(1e-6, float(np.max(np.abs(fd))))
         lines.append(f"{r.kind} {r.wrt}: max relative error vs finite differences {err:.1e}")
-        worst = max(worst, err)
+        worst = worst_of(worst, err)
     ok = worst < 1e-5
     lines.append(f"verify: {'ok' if ok else 'FAILED'} (max relative error {worst:.1e})")
     return VerifyReport(ok, "\n".join(lines), worst)

@@ -469,8 +469,11 @@ def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random
                 env[name] = _mode_value(v.attr[1], shape, rng, mode, factor * scale)
             tried += 1
             values: dict = {}
-            for r in roots:
-                evaluate(r, env, s, values)
+            try:
+                for r in roots:
+                    evaluate(r, env, s, values)
+            except ValueError:  # dimensions tied outside these roots (a chain's links)
+                continue
             problems = point_problems(roots, values)
             if not problems:
                 return PointSearch(Point(env, s, values), tried, True, "")

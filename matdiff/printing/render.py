@@ -221,6 +221,9 @@ def linear_map_text(results) -> str:
         worst = max(r.max_error for r in results)
         lines.append(f"(checked against central finite differences: max relative error "
                      f"{worst:.1e})")
+    for r in results:
+        if not r.checked and getattr(r, "check_reason", ""):
+            lines.append(f"(NOT checked: {r.check_reason}; treat this result with care)")
     return "\n".join(lines)
 
 

@@ -380,12 +380,13 @@ def cmd_check(args, out) -> int:
     verdict = check_claim(args.expr, args.wrt, args.claim, args.let,
                           steps=args.steps)
     if args.format == "json":
-        word = getattr(verdict, "verdict", None) or ("correct" if verdict.correct else "wrong")
-        out.write(json.dumps({"verdict": word, "correct": bool(verdict.correct),
+        out.write(json.dumps({"verdict": verdict.status, "correct": bool(verdict.correct),
                               "text": verdict.text}, ensure_ascii=False, indent=2) + "\n")
     else:
         out.write(verdict.text + "\n")
-    return EXIT_OK if verdict.correct else EXIT_WRONG
+    # "unproved" (agrees everywhere it was evaluated, piecewise, no proof) is not a wrong
+    # answer: exit 0, and the wording, never a bare "correct", says what is known
+    return EXIT_OK if verdict.agrees else EXIT_WRONG
 
 
 def cmd_along(args, out) -> int:
@@ -454,11 +455,14 @@ def cmd_codegen(args, out) -> int:
     if args.verify:
         report = verify_module(result, source)
         sys.stderr.write(report.text + "\n")
+        if not report.checked:  # no point where the gradient exists: not a bug, not a pass
+            return EXIT_USAGE
         ok = report.ok
         if extras:
             from .jacobian import hessian, verify_extras
 
-            more = verify_extras([hessian(expr, w, types) for w in args.wrt], source)
+            more = verify_extras([hessian(expr, w, types) for w in dict.fromkeys(args.wrt)],
+                                  source)
             sys.stderr.write(more.text + "\n")
             ok = ok and more.ok
         return EXIT_OK if ok else EXIT_INTERNAL

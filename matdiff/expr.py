@@ -13,6 +13,8 @@ import weakref
 from collections.abc import Iterable
 from fractions import Fraction
 
+from .errors import DerivationError
+
 # ---------------------------------------------------------------- dimensions and shapes
 
 
@@ -138,7 +140,8 @@ class Node:
 
 
 def make(op: str, args: tuple[Node, ...] = (), attr: object = None, shape: Shape = SCALAR) -> Node:
-    key = (op, args, attr, shape)
+    # a double and the equal fraction are different constants (1e-30 == Fraction(1e-30))
+    key = (op, args, attr, shape) if op != "const" else (op, type(attr), attr, shape)
     node = Node._interned.get(key)
     if node is None:
         node = object.__new__(Node)
@@ -173,8 +176,12 @@ def const(value) -> Node:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             value = Fraction(int(value))
-        elif math.isfinite(value) and 1e-12 <= abs(value) < 1e12:
-            near = Fraction(value).limit_denominator(10**12)
+        elif not math.isfinite(value):
+            raise DerivationError("number too large (overflows a double): a constant of the "
+                                  "expression or of its derivative is beyond ±1.8e308",
+                                  hint="scale the expression down")
+        elif 1e-12 <= abs(value) < 1e12:
+            near = Fraction(value).limit_denominator(10**6)
             # a double that is a short fraction (0.1, 1/3) stays exact; others stay doubles
             value = near if float(near) == value else value
     elif isinstance(value, int):
@@ -233,15 +240,11 @@ def scale(coef: Node, x: Node) -> Node:
         coef, x = x, coef
     if is_const(coef, 1):
         return x
-    if x.op == "const" and coef.op == "const" and _finite(coef.attr * x.attr):
+    if x.op == "const" and coef.op == "const":
         return const(coef.attr * x.attr)
     if x.op == "scale":
         return scale(scale(coef, x.args[0]), x.args[1])
     return make("scale", (coef, x), None, x.shape)
-
-
-def _finite(value) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)
 
 
 def neg(x: Node) -> Node:

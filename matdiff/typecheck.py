@@ -27,6 +27,11 @@ RESERVED_FUTURE = ("erf", "kron", "vec", "mean", "expm", "logm", "sqrtm", "eigma
 # Bounded work: X^k expands its differential into k terms (d(X^k) = Σ Xʲ dX X^(k−1−j)).
 MAX_MATRIX_POWER = 64
 MAX_CONTEXT_KINDS = 64  # names that may take their kind from context (each one re-types)
+_CONTEXT_BUDGET = 2_000_000  # characters re-typed in all, so a huge input cannot re-type often
+
+
+def _may_widen(context: dict, text: str) -> bool:
+    return len(context) < MAX_CONTEXT_KINDS and (len(context) + 1) * len(text) <= _CONTEXT_BUDGET
 
 # Function names from NumPy, MATLAB and maths that matdiff does not have. Directly followed
 # by `(` they would silently read as a variable times a bracket; say what to write instead.
@@ -87,7 +92,7 @@ def typecheck(text: str, types: dict[str, str] | None = None) -> Typed:
     try:
         while True:
             try:
-                typed = _Checker(text, declared, len(context) < MAX_CONTEXT_KINDS).run(syn)
+                typed = _Checker(text, declared, _may_widen(context, text)).run(syn)
                 typed.context_kinds = dict(context)
                 return typed
             except _KindFromContext as need:
@@ -128,8 +133,8 @@ def typecheck_system(main: str, definitions: list[tuple[str, str]],
     try:
         while True:
             try:
-                typed = _Checker(main, declared,
-                                 len(context) < MAX_CONTEXT_KINDS).run_system(pieces)
+                typed = _Checker(main, declared, _may_widen(
+                    context, main + "".join(t for t, _ in definitions))).run_system(pieces)
                 break
             except _KindFromContext as need:
                 declared = {**declared, need.name: need.kind}

@@ -240,6 +240,12 @@ def test_short_decimals_stay_exact_long_ones_are_doubles():
     assert typecheck("0e99999999*a").root.op == "const"  # zero is zero, however spelled
 
 
+@pytest.mark.parametrize("text", ["1e308*x'*x", "1e300*1e300*a"])
+def test_constants_that_overflow_in_the_derivation_are_exit_2(run_cli, text):
+    code, out, err = run_cli("grad", text, "--wrt", "x" if "x" in text else "a")
+    assert code == 2 and "overflows a double" in err and "inf" not in out
+
+
 def test_tiny_and_huge_literals_print_short(run_cli):
     code, out, _ = run_cli("parse", "1e-300*x'*x", "--plain")
     assert code == 0 and "1e-300" in out and "0.000000" not in out

@@ -413,6 +413,16 @@ class _Checker:
         if op in (".*", "./") and sa != sb:
             # x .* b: an element-wise operator says b has x's shape
             self._context_kind_for(left if sa else right, b if sa else a)
+        if op in ("*", "") and sa != sb:
+            # x'*b and b'*x: an inner product with a transposed vector says b is a vector
+            if sb and a[0] == ONE:
+                name = self._widenable(right)
+                if name is not None:
+                    raise _KindFromContext(name, "vector")
+            if sa and isinstance(left, Postfix) and left.op == "transpose" and b[0] != ONE:
+                name = self._widenable(left.operand)
+                if name is not None:
+                    raise _KindFromContext(name, "vector")
         if sa:
             return b
         if sb:

@@ -56,7 +56,6 @@ def test_gaussian_reads_sigma_as_a_covariance_matrix():
 
 CONTEXT = [
     ("norm2(A*x-b)^2", {"b": "vector"}),
-    ("W*x + b", {"b": "vector"}),
     ("x - mu", {"mu": "vector"}),
     ("sigmoid(W*x+b)", {"b": "vector"}),
     ("-y'*log(softmax(W2*σ(W1*x+b1)+b2))", {"b1": "vector", "b2": "vector"}),
@@ -66,6 +65,10 @@ CONTEXT = [
     ("tr(X - -c)", {"c": "matrix"}),
     ("sum(x .* d)", {"d": "vector"}),
     ("sum(diag(e))", {"e": "vector"}),
+    ("x'*b", {"b": "vector"}),  # an inner product with a transposed vector
+    ("b'*A*b", {"b": "vector"}),
+    ("c*x + x*d", {}),  # scaling stays scaling
+    ("W*x + b", {"b": "vector"}),
 ]
 
 

@@ -354,7 +354,9 @@ def _character_error(pos: int, text: str) -> ParseError:
     span = (pos, pos + 1)
     hint = None
     if ch == "." and text[pos + 1:pos + 2] == "T" and not _NAME_CHARS.match(text[pos + 2:pos + 3]):
-        span, hint = (pos, pos + 2), "'.T' is NumPy's transpose: use X' or X^T"
+        before = re.search(r"[A-Za-z_α-ωΑ-Ω][A-Za-z0-9_α-ωΑ-Ω₀-₉]*$", text[:pos])
+        x = before.group(0) if before else "X"
+        span, hint = (pos, pos + 2), f"'.T' is NumPy's transpose: use {x}' or {x}^T"
     elif ch == "." and text[pos + 1:pos + 2] == "'":
         span, hint = (pos, pos + 2), "for the transpose write X' (without the dot)"
     elif ch == "|" or ch == "‖":
@@ -364,6 +366,8 @@ def _character_error(pos: int, text: str) -> ParseError:
         inner = text[pos + len(bar):close_at].strip() if close_at > 0 else "x"
         inner = inner if 0 < len(inner) <= 40 else "x"
         if double:
+            if close_at > 0:
+                span = (pos, close_at + len(bar))
             rest = text[close_at + len(bar):] if close_at > 0 else ""
             power = re.match(r"\s*\^\s*2(?![0-9.])", rest)
             suggestion = f"norm2({inner})" + ("^2" if power else "")

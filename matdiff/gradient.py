@@ -133,7 +133,7 @@ def self_check(result: Derivation, seed: int = 12345) -> None:
 def undefined_error(typed: Typed, search) -> DerivationError:
     """f has no value anywhere matdiff looked: bad input, not a gradient to print."""
     return DerivationError(
-        f"f is undefined at every point tried: {search.explain()}",
+        f"f is undefined (no finite value) at every point tried: {search.explain()}",
         (0, len(typed.source)), typed.source,
         hint="check the expression's domain (an inverse of a rank-deficient matrix, a log "
              "of a non-positive value, a division by zero); if it is defined somewhere, "

@@ -243,8 +243,13 @@ class Problem:
     the others only leave it non-differentiable or too ill-conditioned to check."""
 
     node: E.Node
-    reason: str
+    subject: E.Node  # the node the reason is about (printed only when asked: printing every
+    what: str  # candidate's problem would make the point search quadratic in depth)
     value: bool
+
+    @property
+    def reason(self) -> str:
+        return f"{_node_text(self.subject)} {self.what}"
 
 
 def _cond(m: np.ndarray) -> float:
@@ -274,7 +279,7 @@ def node_problem(n: E.Node, values: dict) -> Problem | None:
         if specific is not None:
             return specific
         if not np.all(np.isfinite(v)):
-            return Problem(n, f"{_node_text(n)} is not finite (overflow or division by zero)",
+            return Problem(n, n, "is not finite (overflow or division by zero)",
                            True)
     return None
 
@@ -284,54 +289,54 @@ def _operation_problem(n: E.Node, values: dict) -> Problem | None:
     op = n.op
     if op == "inv" or (op == "matpow" and isinstance(n.attr, int) and n.attr < 0):
         if _cond(a) > ILL_CONDITIONED:
-            return Problem(n, f"{_node_text(n.args[0])} is singular", True)
+            return Problem(n, n.args[0], "is singular", True)
     elif op == "logdet":
         sign, _ = np.linalg.slogdet(a)
         if sign <= 0:
-            return Problem(n, f"det({_node_text(n.args[0])}) ≤ 0", True)
+            return Problem(n, n.args[0], "has det ≤ 0", True)
         if _cond(a) > ILL_CONDITIONED:
-            return Problem(n, f"{_node_text(n.args[0])} is singular", True)
+            return Problem(n, n.args[0], "is singular", True)
     elif op == "det":
         if _cond(a) > ILL_CONDITIONED:  # d det X = det X tr(X⁻¹dX) needs X⁻¹
-            return Problem(n, f"{_node_text(n.args[0])} is singular", False)
+            return Problem(n, n.args[0], "is singular", False)
     elif op == "hdiv":
         b = values.get(n.args[1])
         if b is not None and np.min(np.abs(b)) <= 1e-6 * max(1.0, np.max(np.abs(b))):
-            return Problem(n, f"{_node_text(n.args[1])} has a zero entry", True)
+            return Problem(n, n.args[1], "has a zero entry", True)
     elif op in ("pow", "epow"):
         b = values.get(n.args[1])
         if b is not None:
             exponent = float(np.ravel(b)[0])
             integral = exponent == round(exponent)
             if not integral and np.min(a) <= 0:
-                return Problem(n, f"{_node_text(n.args[0])} is not positive", True)
+                return Problem(n, n.args[0], "is not positive", True)
             if exponent < 0 and np.min(np.abs(a)) <= 1e-6 * max(1.0, np.max(np.abs(a))):
-                return Problem(n, f"{_node_text(n.args[0])} is zero", True)
+                return Problem(n, n.args[0], "is zero", True)
     elif op == "norm2":
         if np.sqrt(np.sum(a * a)) <= 1e-6:
-            return Problem(n, f"{_node_text(n.args[0])} is zero", False)
+            return Problem(n, n.args[0], "is zero", False)
     elif op == "norm1":
         if np.min(np.abs(a)) <= KINK_MARGIN * max(1.0, np.max(np.abs(a))):
-            return Problem(n, f"{_node_text(n.args[0])} is at a kink of norm1", False)
+            return Problem(n, n.args[0], "is at a kink of norm1", False)
     elif op == "fn":
         name = n.attr
         scale = max(1.0, float(np.max(np.abs(a))))
         if name in ("log", "sqrt"):
             if np.min(a) <= 0:
-                return Problem(n, f"{_node_text(n.args[0])} is not positive", True)
+                return Problem(n, n.args[0], "is not positive", True)
             if np.min(a) <= 1e-6 * scale:
-                return Problem(n, f"{_node_text(n.args[0])} is at 0", False)
+                return Problem(n, n.args[0], "is at 0", False)
         elif name in ("arcsin", "arccos"):
             if np.max(np.abs(a)) >= 1:
-                return Problem(n, f"{_node_text(n.args[0])} is outside (−1, 1)", True)
+                return Problem(n, n.args[0], "is outside (−1, 1)", True)
             if np.max(np.abs(a)) >= 1 - 1e-4:
-                return Problem(n, f"{_node_text(n.args[0])} is at ±1", False)
+                return Problem(n, n.args[0], "is at ±1", False)
         elif name == "tan":
             if np.min(np.abs(np.cos(a))) <= 1e-3:
-                return Problem(n, f"{_node_text(n.args[0])} is at a pole of tan", True)
+                return Problem(n, n.args[0], "is at a pole of tan", True)
         elif name in KINKED:
             if np.min(np.abs(a)) <= KINK_MARGIN * scale:
-                return Problem(n, f"{_node_text(n.args[0])} is at a kink of {name}", False)
+                return Problem(n, n.args[0], f"is at a kink of {name}", False)
     return None
 
 
@@ -479,9 +484,13 @@ def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random
                 return PointSearch(Point(env, s, values), tried, True, "")
             if not any(p.value for p in point_problems(roots[:1], values)):
                 value_defined = True  # f has a value here; only a derivative fails
-            first = problems[0].reason
+            first = (problems[0].subject, problems[0].what)
             reasons[first] = reasons.get(first, 0) + 1
-    common = max(reasons, key=reasons.get) if reasons else "no data"
+    if reasons:
+        subject, what = max(reasons, key=reasons.get)
+        common = f"{_node_text(subject)} {what}"
+    else:
+        common = "no data"
     return PointSearch(None, tried, value_defined, common)
 
 

@@ -159,6 +159,9 @@ class _Checker:
         self.widen = widen  # names may still take their kind from context
         self.dims = Dims()
         self.shape_of: dict[int, Pair] = {}
+        # every node keyed in shape_of stays alive: a freed temporary's id can be reused by a
+        # new node, which would then read the stale shape (x = t*v left x and v un-unified)
+        self._keyed: list[Syn] = []
         self.var_shapes: dict[str, Pair] = {}
         self.var_kinds: dict[str, str] = {}
         self.names: dict[int, E.Dim] = {}
@@ -240,6 +243,7 @@ class _Checker:
         key = id(syn)
         if key not in self.shape_of:
             self.shape_of[key] = _INFER[type(syn)](self, syn)
+            self._keyed.append(syn)
         return self.shape_of[key]
 
     def infer_num(self, syn: Num) -> Pair:
@@ -325,6 +329,7 @@ class _Checker:
             # later messages talk about the partial chain so far
             left = _Span(span, 0)
             self.shape_of[id(left)] = acc
+            self._keyed.append(left)
         return acc
 
     def _check_juxtaposition(self, factor: Syn, right: Syn) -> None:

@@ -73,7 +73,7 @@ def test_nan_comparison_is_not_reported_as_checked(monkeypatch):
 def test_undefined_everywhere_is_bad_input():
     for expr, wrt in [("tr(inv(x*x'))", "x"), ("a/0", "a"), ("log(a-a)", "a"),
                       ("logdet(x*x')", "x"), ("tr(inv(0*X))", "X")]:
-        with pytest.raises(MatdiffError, match="undefined at every point tried"):
+        with pytest.raises(MatdiffError, match="undefined .no finite value. at every point tried"):
             derive(expr, [wrt])
     proc = _run("grad", "tr(inv(x*x'))", "--wrt", "x")
     assert proc.returncode == 2 and "undefined" in proc.stderr and "bug" not in proc.stderr

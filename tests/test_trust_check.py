@@ -227,3 +227,29 @@ def test_right_claims_written_differently_are_never_wrong(base, rewrite):
 def test_textbook_claims_are_correct(expr, wrt, claim):
     verdict = check_claim(expr, wrt, claim)
     assert verdict.correct, verdict.text
+
+
+# ---------------------------------------------------------------- output of the trust fixes
+
+
+def test_kinds_from_context_are_said_on_the_variables_line_and_in_json():
+    proc = _run("grad", "norm2(A*x-b)^2", "--wrt", "x")
+    assert "b vector m (from context)" in proc.stdout
+    data = json.loads(_run("grad", "norm2(A*x-b)^2", "--wrt", "x", "--format", "json").stdout)
+    assert data["variables"]["b"] == {"kind": "vector", "shape": ["m"], "from_context": True}
+    assert "from_context" not in data["variables"]["A"]
+
+
+def test_differential_drops_double_transposes():
+    assert "df = tr(A dX)" in _run("grad", "tr(A*X)", "--wrt", "X").stdout
+    assert "df = tr(S dX)" in _run("grad", "tr(S*X)", "--wrt", "X", "--let", "S:spd").stdout
+    data = json.loads(_run("grad", "tr(A*X)", "--wrt", "X", "--format", "json").stdout)
+    assert data["gradients"]["X"]["differential"] == "df = tr(A dX)"
+    assert data["checked"] is True and data["max_relative_error"] < 1e-8
+
+
+def test_json_steps_are_before_after_rule():
+    data = json.loads(_run("grad", "tr(A*X*B)", "--wrt", "X", "--format", "json",
+                           "--steps").stdout)
+    assert data["steps"] and all(set(s) == {"before", "after", "rule"} for s in data["steps"])
+    assert any(s["rule"].startswith("cyclic") for s in data["steps"])

@@ -34,7 +34,9 @@ class GradReport:
 
 def grad_report(result, steps: bool = False) -> GradReport:
     p = UnicodePrinter()
-    variables = [(name, v.attr[1], _dims(v.shape) or "scalar")
+    context = getattr(result.typed, "context_kinds", None) or {}
+    variables = [(name, v.attr[1] + (" (from context)" if name in context else ""),
+                  _dims(v.shape) or "scalar")
                  for name, v in result.typed.variables.items()]
     grads = [result.gradients[n] for n in result.wrt]
     named = shared_intermediates(grads, result.adjoints)
@@ -83,9 +85,7 @@ def _pretty(name: str) -> str:
 def grad_text(result, steps: bool = False) -> str:
     r = grad_report(result, steps)
     lines = [r.function]
-    lines.append("variables: " + ", ".join(
-        f"{name} {kind}" + ("" if shape == "scalar" else f" {shape}")
-        for name, kind, shape in r.variables))
+    lines.append("variables: " + ", ".join(_variable_words(*row) for row in r.variables))
     if r.steps:
         lines += ["", "derivation:"]
         for i, (rule, line) in enumerate(r.steps, 1):
@@ -100,6 +100,13 @@ def grad_text(result, steps: bool = False) -> str:
     if r.check:
         lines.append(r.check)
     return "\n".join(lines)
+
+
+def _variable_words(name: str, kind: str, shape: str) -> str:
+    """"b vector m (from context)": the note after the shape."""
+    kind, _, note = kind.partition(" (")
+    return f"{name} {kind}" + ("" if shape == "scalar" else f" {shape}") + \
+        (f" ({note}" if note else "")
 
 
 def _dims(shape) -> str:
@@ -140,7 +147,7 @@ def grad_json(result, steps: bool = False) -> dict:
     up = UnicodePrinter()
     out = {
         "expression": result.typed.source,
-        "variables": {name: {"kind": v.attr[1], "shape": E.shape_dims(v.shape)}
+        "variables": {name: _variable_json(result.typed, name, v)
                       for name, v in result.typed.variables.items()},
         "gradients": {},
         "checked": result.checked,
@@ -160,6 +167,13 @@ def grad_json(result, steps: bool = False) -> dict:
             "latex": lp.doc(g),
             "shape": E.shape_dims(g.shape),
         }
+    return out
+
+
+def _variable_json(typed, name: str, v: E.Node) -> dict:
+    out = {"kind": v.attr[1], "shape": E.shape_dims(v.shape)}
+    if name in (getattr(typed, "context_kinds", None) or {}):
+        out["from_context"] = True  # a scalar by default, widened by how it is used
     return out
 
 

@@ -8,7 +8,10 @@ and all gradients together), and named as in the derivation's `where` block (a1,
 
 from __future__ import annotations
 
+import builtins
 import keyword
+import re
+import textwrap
 import unicodedata
 from dataclasses import dataclass
 
@@ -20,7 +23,9 @@ from .printing.text import to_text
 from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order, order_cost
 from .simplify import logistic_argument
 
-HELPERS = '''
+# Every helper an emitted module may need; a module carries only those its functions use (and
+# the ones those use). Each entry is one top-level definition (or assignment).
+HELPERS = r"""
 def _sigmoid(z):
     # stable for large |z|: 1/(1+exp(-z)) = exp(-log(1+exp(-z)))
     return np.exp(-np.logaddexp(0.0, -z))
@@ -54,12 +59,31 @@ def _log_softmax(x):
     return shifted - np.log(np.sum(np.exp(shifted)))
 
 
-def _logdet(x):
+def _logdet(x, name):
+    # log det of a singular matrix raises LinAlgError; a negative determinant gives nan
     sign, value = np.linalg.slogdet(x)
+    if sign == 0:
+        _singular(name)
     return value if sign > 0 else np.nan
-'''
 
-FACTOR_HELPERS = '''
+
+def _singular(name):
+    raise np.linalg.LinAlgError(f"Singular matrix: {name} has no inverse (nor log-determinant)")
+
+
+def _lu(a, name):
+    # LU with partial pivoting (LAPACK getrf). An exactly zero pivot means a singular matrix,
+    # which NumPy's inv and solve refuse with LinAlgError: so does this module, when the
+    # factorization is used to invert, solve or take a log-determinant (name is not None)
+    lu, piv, info = _getrf(a)
+    if info > 0 and name is not None:
+        _singular(name)
+    return lu, piv
+
+
+_getrf = sla.lapack.dgetrf
+
+
 def _det_lu(f):
     lu, piv = f
     swaps = np.count_nonzero(piv != np.arange(piv.size))
@@ -74,10 +98,12 @@ def _logdet_lu(f):
     return np.sum(np.log(np.abs(diag))) if sign > 0 else np.nan
 
 
-def _inv_lu(f):
+def _inv_lu(f, name):
     # the inverse from the LU factors (LAPACK getri): cheaper than solving against I; without
     # the blocked workspace (64 columns) getri runs unblocked and takes twice as long
     inv, info = sla.lapack.dgetri(f[0], f[1], lwork=64 * f[0].shape[0])
+    if info > 0:
+        _singular(name)
     return inv
 
 
@@ -103,10 +129,12 @@ def _det_chol(f):
 
 def _logdet_chol(f):
     return 2.0 * np.sum(np.log(np.abs(np.diag(f[0]))))
-'''
 
-ONE_BLAS_HELPERS = '''
-_dgemm, _dgemv = sla.blas.dgemm, sla.blas.dgemv
+
+_dgemm = sla.blas.dgemm
+
+
+_dgemv = sla.blas.dgemv
 
 
 # Matrix products go through SciPy's BLAS, like the factorizations: NumPy and SciPy each
@@ -121,7 +149,113 @@ def _mv(a, x):
     if a.flags.f_contiguous:
         return _dgemv(1.0, a, x)
     return _dgemv(1.0, a.T, x, trans=1)
-'''
+
+
+_F64 = np.dtype(np.float64)
+
+
+_Float64 = np.float64
+
+
+def _array(value, name):
+    # the slow path of the argument checks: anything that is not already a float64 array
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: pass a plain array ({name}.filled(...))")
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        hint = " (complex input: pass the real part, if that is what you mean)" \
+            if a.dtype.kind == "c" else ""
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}{hint}")
+    return a.astype(np.float64)
+
+
+def _scalar(value, name):
+    # the slow path of a scalar argument's check: anything that is not already a float
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        return float(value)
+    what = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else \
+        f"{type(value).__name__} {value!r}"[:80]
+    raise TypeError(f"{name} must be a real number (a float), got {what}")
+
+
+def _symmetric(a, name, kind):
+    # an O(n^2) test, relative to the entries' size: round-off asymmetry (1e-16) passes
+    d = a - a.T
+    if d.max() > 1e-8 * max(a.max(), -a.min()):
+        i, j = np.unravel_index(np.argmax(np.abs(d)), d.shape)
+        raise ValueError(f"{name} must be a {kind}, but {name}[{i}, {j}] = {float(a[i, j])!r} "
+                         f"and {name}[{j}, {i}] = {float(a[j, i])!r}")
+
+
+def _argument_error(given, names):
+    missing = [n for n in names if n not in given]
+    extra = [n for n in given if n not in names]
+    if missing:
+        raise TypeError("missing argument(s): " + ", ".join(missing))
+    raise TypeError("unexpected argument(s): " + ", ".join(extra))
+
+
+def _shape_words(shape):
+    if len(shape) == 1:
+        return f"has length {shape[0]}"
+    return "is " + "×".join(str(k) for k in shape) if len(shape) == 2 else f"has shape {shape}"
+
+
+def _shape_error(name, kind, symbolic, shape, ndim, expected=None, others=()):
+    if expected is None:
+        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got shape {shape}")
+    clash = "".join(f"{other} {_shape_words(s)} but " for other, s in others)
+    raise ValueError(f"{clash}{name} {_shape_words(shape)}: {name} must have shape "
+                     f"{symbolic} = {expected}")
+
+
+def _empty_error(name, shape):
+    raise ValueError(f"{name} is empty (shape {shape}): every size must be at least 1")
+
+
+def _direction_error(name, shape, variable, expected):
+    raise ValueError(f"the direction {name} must have the shape of {variable}, {expected}, "
+                     f"got {shape}")
+"""
+
+
+def _split_helpers(text: str) -> list[tuple[set[str], str]]:
+    """(names it defines, text with its leading comment lines) of each top-level definition."""
+    out = []
+    for block in text.strip("\n").split("\n\n\n"):
+        first = next(ln for ln in block.splitlines() if not ln.startswith("#"))
+        if first.startswith("def "):
+            names = {first[4:first.index("(")]}
+        else:
+            names = {t.strip() for t in first.split("=")[0].split(",")}
+        out.append((names, block))
+    return out
+
+
+_HELPERS = _split_helpers(HELPERS)
+_HELPER_TEXT = {name: block for names, block in _HELPERS for name in names}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _helpers_for(code: str) -> list[str]:
+    """The helper definitions the code refers to, and those they refer to, in HELPERS order."""
+    need: set[str] = set()
+    todo = [code]
+    while todo:
+        for word in set(_IDENTIFIER.findall(todo.pop())):
+            if word in _HELPER_TEXT and word not in need:
+                need.add(word)
+                todo.append(_HELPER_TEXT[word])
+    return [block for names, block in _HELPERS if names & need]
+
+
+# names a variable may not take in the emitted code: every builtin (the bodies call float,
+# type, len, …; the checks catch KeyError), the module's imports and its public functions.
+# Helpers, sizes and run-time temporaries all begin with "_", which python_name never returns.
+RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | {
+    "np", "sla", "math", "vars", "f", "f_and_grad"}
 
 
 def _numpy_template(name: str) -> str:
@@ -130,11 +264,13 @@ def _numpy_template(name: str) -> str:
 
 
 def function_name(prefix: str, name: str) -> str:
-    """grad_NAME as SPEC §2 says (grad_lambda is fine even though lambda is a keyword)."""
+    """grad_NAME as SPEC §2 says (grad_lambda is fine even though lambda is a keyword); a name
+    Python cannot spell gets its characters' code points: grad_x₁ is grad_v_x_u2081."""
     candidate = prefix + name
     if candidate.isidentifier() and unicodedata.normalize("NFKC", candidate) == candidate:
         return candidate
-    return prefix + python_name(name, set())
+    return prefix + "v_" + "".join(c if (c.isalnum() and c.isascii()) or c == "_"
+                                   else f"_u{ord(c):04x}" for c in name)
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -169,6 +305,11 @@ def _shape(ctx: _Ctx, shape) -> str:
     return f"({_dim(ctx, rows)}, {_dim(ctx, cols)})"
 
 
+def _size_name(d: E.Dim) -> str:
+    """_m for the size m (a local of the emitted functions; "_" keeps it off every variable)."""
+    return "_" + re.sub(r"\W", "_", d.name, flags=re.ASCII)
+
+
 def _is_vector(n: E.Node) -> bool:
     return (n.shape[0] is E.ONE) != (n.shape[1] is E.ONE)
 
@@ -190,10 +331,14 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op in ("pow", "epow"):
         if n.args[1].op == "const" and n.args[1].attr == 2:
             return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
+        if n.args[0].is_scalar:  # NumPy's IEEE rules, not Python's exceptions: (-1)^0.5 = nan,
+            return f"(_Float64({a[0]}) ** {a[1]})"  # 0^-1 = inf, 10^1000 = inf
         return f"({a[0]} ** {a[1]})"
     if op == "hadamard":
         return "(" + " * ".join(a) + ")"
     if op == "hdiv":
+        if n.args[0].is_scalar and n.args[1].is_scalar:  # 1/0 = inf, as in NumPy
+            return f"(_Float64({a[0]}) / {a[1]})"
         return f"({a[0]} / {a[1]})"
     if op == "fn":
         return _numpy_template(n.attr).format(x=a[0])
@@ -202,7 +347,7 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
     if op == "det":
         return f"np.linalg.det({a[0]})"
     if op == "logdet":
-        return f"_logdet({a[0]})"
+        return f"_logdet({a[0]}, {to_text(n.args[0])!r})"
     if op == "sum":
         return f"np.sum({a[0]})"
     if op == "norm1":
@@ -231,14 +376,15 @@ def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
 class _Emitter:
     def __init__(self, derivation, extras=(), one_blas=False):
         self.d = derivation
-        self.one_blas = one_blas  # every product through SciPy's BLAS (see ONE_BLAS_HELPERS)
-        self.taken: set[str] = {"np", "vars", "f", "f_and_grad"} | {
+        self.one_blas = one_blas  # every product through SciPy's BLAS (see _mm in HELPERS)
+        self.taken: set[str] = set(RESERVED) | {
             function_name("grad_", w) for w in derivation.wrt} | {x.name for x in extras}
         self.var_py = {name: python_name(name, self.taken)
                        for name in derivation.typed.variables}
         for x in extras:  # a direction V is a parameter of its own function only
             if x.direction is not None:
-                self.var_py[x.direction.attr[0]] = python_name(x.direction.attr[0], set())
+                self.var_py[x.direction.attr[0]] = python_name(x.direction.attr[0],
+                                                               set(self.taken))
         self.dims: dict[E.Dim, str] = {}
         for name, v in derivation.typed.variables.items():
             for axis, d in enumerate(v.shape):
@@ -378,6 +524,10 @@ class _Body:
         self.whole = {_inverse_of(n)[0] for n in original if _inverse_of(n) is not None and
                       (n in roots or parents.get(n, set()) - {"matmul", "transpose"})}
         self.inverted = {inv[0] for n in original if (inv := _inverse_of(n)) is not None}
+        self.dets = {n.args[0] for n in original if n.op == "det"}
+        self.logdets = {n.args[0] for n in original if n.op == "logdet"} | {
+            n.args[0].args[0] for n in original
+            if n.op == "fn" and n.attr == "log" and n.args[0].op == "det"}
         self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
         self.static: dict[E.Node, E.Node] = {}  # chain_by_size → the order chosen statically
         done: dict[E.Node, E.Node] = {}
@@ -570,8 +720,12 @@ class _Body:
         """A product whose cheapest order depends on sizes only known at run time: the
         candidate orders' costs compared on the actual shapes, each branch one order."""
         factors, orders = n.args, n.attr
+        # every factor's own statements (a factorization, an inverse formed whole) come before
+        # the branch: emitted inside one, they would be unindented there and missing in the others
+        for factor in factors:
+            self.expr(factor)
         dims = sorted({d for f in factors for d in f.shape}, key=lambda d: d.name)
-        sizes = {d: f"_{d.name}" for d in dims}
+        sizes = {d: _size_name(d) for d in dims}
         if not self.bound_dims.issuperset(dims):
             self.lines.append(f"    {', '.join(sizes[d] for d in dims)} = "
                               f"{', '.join(self.ctx.dims[d] for d in dims)}")
@@ -620,8 +774,9 @@ class _Body:
         base = self.inverses.get(x)
         if base is None:  # needed whole (e.g. the gradient X⁻ᵀ): formed once, named
             base = python_name(f"{self._stem(x)}_inv", self.taken)
-            how = "_inv_chol" if self._spd(x) else "_inv_lu"
-            self.lines.append(f"    {base} = {how}({self.factor(x)})")
+            how = f"_inv_chol({self.factor(x)})" if self._spd(x) else \
+                f"_inv_lu({self.factor(x)}, {to_text(x)!r})"
+            self.lines.append(f"    {base} = {how}")
             self.inverses[x] = base
         hit = self.exprs[n] = f"{base}.T" if transposed and not self._spd(x) else base
         return hit
@@ -630,11 +785,16 @@ class _Body:
         name = self.factors.get(x)
         if name is None:
             name = python_name(f"{self._stem(x)}_{'chol' if self._spd(x) else 'lu'}", self.taken)
-            how = "cho_factor" if self._spd(x) else "lu_factor"
             # check_finite=False: NumPy's own solvers do not scan the input either (NaN in,
-            # NaN out), and the scan is a full extra pass over the matrix
-            self.lines.append(f"    {name} = sla.{how}({_strip(self.expr(x))}, "
-                              "check_finite=False)")
+            # NaN out), and the scan is a full extra pass over the matrix. A matrix that is not
+            # positive definite makes cho_factor raise LinAlgError; a singular one makes _lu
+            # raise it, unless only its determinant (0) is taken from the factors
+            if self._spd(x):
+                call = f"sla.cho_factor({_strip(self.expr(x))}, check_finite=False)"
+            else:
+                det_only = x in self.dets and x not in self.inverted and x not in self.logdets
+                call = f"_lu({_strip(self.expr(x))}, {None if det_only else to_text(x)!r})"
+            self.lines.append(f"    {name} = {call}")
             self.factors[x] = name
             self.em.uses_scipy = True
         return name
@@ -826,12 +986,20 @@ def _formula_doc(name: str, node: E.Node, labels: dict[E.Node, str]) -> str:
     return "\n".join(lines)
 
 
+_KIND_WORDS = {"symmetric": "symmetric ", "spd": "symmetric positive definite "}
+
+
+def _variable_doc(name: str, v: E.Node) -> str:
+    """`x: vector of size n`, `A: m×n matrix`, `S: symmetric positive definite n×n matrix`."""
+    shape = E.shape_text(v.shape)
+    if v.kind == "matrix":
+        shape += " matrix"
+    return f"{name}: {_KIND_WORDS.get(v.attr[1], '')}{shape}"
+
+
 def _arguments_doc(variables: dict[str, E.Node]) -> str:
     """The keyword arguments with their NumPy shapes, for each emitted docstring."""
-    kinds = {"symmetric": "symmetric ", "spd": "symmetric positive definite "}
-    return "Arguments: " + ", ".join(
-        f"{name} ({kinds.get(v.attr[1], '')}{_shape_words(v.shape).removeprefix('a ')})"
-        for name, v in variables.items()) + "."
+    return "Arguments: " + "; ".join(_variable_doc(n, v) for n, v in variables.items()) + "."
 
 
 @dataclass
@@ -845,10 +1013,40 @@ class Extra:
 
 
 def numpy_module(derivation, extras: list[Extra] = ()) -> str:
+    seen: dict[str, Extra] = {}
+    for x in extras:  # --wrt x --wrt x --hessian: one hess_x, one hvp_x
+        seen.setdefault(x.name, x)
+    extras = list(seen.values())
+    functions = ["f"] + [function_name("grad_", w) for w in derivation.wrt] + \
+        (["f_and_grad"] if derivation.wrt else []) + [x.name for x in extras]
+    if len(set(functions)) < len(functions):
+        twice = sorted({n for n in functions if functions.count(n) > 1})
+        raise DerivationError(
+            f"two variables would give the emitted module the same function name "
+            f"({', '.join(twice)}): rename one of them")
     source, em = _module(derivation, extras, one_blas=False)
     if em.uses_scipy:  # a factorization is shared: keep every BLAS call in SciPy's OpenBLAS
         source, em = _module(derivation, extras, one_blas=True)
     return source
+
+
+def _undefined_doc(variables: dict[str, E.Node], code: str) -> list[str]:
+    """How the functions answer where f is undefined, as far as this module is concerned."""
+    out = ["Where f is undefined the functions answer as NumPy does."]
+    if "_lu(" in code or "_logdet(" in code or "cho_factor" in code:
+        out.append("A singular matrix that must be inverted, solved with or log-determined "
+                   "raises numpy.linalg.LinAlgError, as np.linalg.inv does (so does an spd "
+                   "argument that is not positive definite); the log-determinant of a matrix "
+                   "whose determinant is negative is nan.")
+    if any(v.kind == "scalar" for v in variables.values()):
+        out.append("Scalar arithmetic follows IEEE rules: 1/0 = inf, (-1)^0.5 = nan, "
+                   "10^1000 = inf.")
+    if any(v.attr[1] in ("symmetric", "spd") for v in variables.values()):
+        out.append("A symmetric (or spd) argument that is not symmetric beyond round-off "
+                   "raises ValueError.")
+    out.append("Complex, non-numeric or empty input raises TypeError or ValueError naming the "
+               "argument.")
+    return textwrap.wrap(" ".join(out), 92)
 
 
 def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emitter]:
@@ -865,8 +1063,7 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
                  inline_checks: bool = False) -> list[str]:
         body, exprs = em.body(roots)
         checks = [head] if not inline_checks else [
-            "    # the argument checks of _inputs, inline: this is the function an optimiser",
-            "    # calls in its loop, and the call to _inputs costs ~0.5 µs at small sizes",
+            "    # the checks of _inputs, inline (a call costs ~0.5 µs at small sizes)",
             "    _ndarray, _f64 = np.ndarray, _F64"] + check_lines(d.typed.variables, em.var_py,
                                                                "vars")
         out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """'] + \
@@ -891,37 +1088,55 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
         if extra.direction is None:
             out = [f"def {extra.name}(**vars):", f'    """{extra.doc}"""', head]
         else:
-            v = em.var_py[extra.direction.attr[0]]
-            out = [f"def {extra.name}({v}, **vars):", f'    """{extra.doc}"""', head,
-                   f"    {v} = np.asarray({v}, dtype=float)"]
+            out = [f"def {extra.name}({em.var_py[extra.direction.attr[0]]}, **vars):",
+                   f'    """{extra.doc}"""', head] + _direction_check(em, extra)
         functions += out + body + [f"    return {_out(extra.root, exprs[0])}", "", ""]
 
+    code = "\n".join([inputs_function(d.typed.variables, em.var_py), "", ""] + functions)
+    helpers = _helpers_for(code)
     lines = [
         f'"""Generated by matdiff for f = {f_text}',
         "",
-        "Variables: " + ", ".join(f"{n} ({v.attr[1]}, {E.shape_text(v.shape)})"
-                                  for n, v in d.typed.variables.items()) + ".",
+        "Variables: " + "; ".join(_variable_doc(n, v) for n, v in d.typed.variables.items())
+        + ".",
     ]
     lines += [f"∂f/∂{w} = {to_text(d.gradients[w])}" for w in d.wrt]
-    lines += [
-        "Vectors are 1-D arrays, matrices 2-D arrays, scalars floats.",
-        '"""',
-        "",
-        "import numpy as np",
-    ]
-    if em.uses_scipy:
+    lines += ["Vectors are 1-D arrays, matrices 2-D arrays, scalars floats."]
+    renamed = [f"{n} is {em.var_py[n]}" for n in names if em.var_py[n] != n]
+    if renamed:
+        lines += ["Inside the functions (not in their keyword arguments) the variable "
+                  + ", ".join(renamed) + "."]
+    defined = {function_name("grad_", w) for w in d.wrt} | {x.name for x in extras}
+    called = [f"{function_name(p, w)} is {p}{w}" for w in names
+              for p in ("grad_", "hess_", "hvp_", "jac_")
+              if function_name(p, w) != p + w and function_name(p, w) in defined]
+    if called:
+        lines += ["Python identifiers cannot spell every name: " + ", ".join(called) + "."]
+    lines += [""] + _undefined_doc(d.typed.variables, code) + ['"""', "", "import numpy as np"]
+    if any("sla." in text for text in helpers + [code]):
         lines.append("import scipy.linalg as sla")
-    lines += [
-        "",
-        HELPERS.strip("\n"),
-    ]
-    if em.uses_scipy:
-        lines += ["", "", FACTOR_HELPERS.strip("\n")]
-    if em.one_blas:
-        lines += ["", "", ONE_BLAS_HELPERS.strip("\n")]
-    lines += ["", "", "_F64 = np.dtype(np.float64)", "", "",
-              inputs_function(d.typed.variables, em.var_py), "", ""] + functions
+    for text in helpers:
+        lines += ["", "", text]
+    lines += ["", "", code]
     return "\n".join(lines).rstrip() + "\n", em
+
+
+def _direction_check(em: _Emitter, extra: Extra) -> list[str]:
+    """An HVP direction checked as the arguments are: real, and the shape of its variable."""
+    direction = extra.direction
+    v = em.var_py[direction.attr[0]]
+    name = direction.attr[0]
+    if direction.is_scalar:
+        return [f"    if type({v}) is not float:", f"        {v} = _scalar({v}, {name!r})"]
+    variables = em.d.typed.variables
+    of = next((w for w in variables if function_name("hvp_", w) == extra.name),
+              next(w for w, x in variables.items() if x.shape == direction.shape))
+    dims = [em.dims[d] for d in direction.shape if d is not E.ONE]
+    expected = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    return [f"    if type({v}) is not np.ndarray or {v}.dtype is not _F64:",
+            f"        {v} = _array({v}, {name!r})",
+            f"    if {v}.shape != {expected}:",
+            f"        _direction_error({name!r}, {v}.shape, {of!r}, {expected})"]
 
 
 def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) -> list[str]:
@@ -936,32 +1151,43 @@ def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) ->
             f'    if len({given}) != {len(names)}:',
             f'        _argument_error({given}, {names!r})']
     bound: dict[E.Dim, str] = {}
+    source: dict[E.Dim, str] = {}  # the argument that fixed each size
     for name, p in zip(names, pys):
         v = variables[name]
         if v.kind == "scalar":
-            out.append(f'    {p} = float({p})')
+            out.append(f'    if type({p}) is not float:')
+            out.append(f'        {p} = _scalar({p}, {name!r})')
             continue
         out.append(f'    if type({p}) is not _ndarray or {p}.dtype is not _f64:')
-        out.append(f'        {p} = np.asarray({p}, dtype=float)')
+        out.append(f'        {p} = _array({p}, {name!r})')
         dims = [d for d in v.shape if d is not E.ONE]
         kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
             v.attr[1], v.attr[1])
         symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
         fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
-        fresh = 0  # axes whose size this argument fixes first
+        fresh = []  # sizes this argument fixes first
         if any(d not in bound for d in dims):
             out.append(f'    if {p}.ndim != {len(dims)}:')
             out.append(f'        {fail})')
             for axis, d in enumerate(dims):
                 if d not in bound:
-                    bound[d] = f"_{d.name}"
+                    bound[d] = _size_name(d)
+                    source[d] = p
                     out.append(f'    {bound[d]} = {p}.shape[{axis}]')
-                    fresh += 1
-        if fresh < len(dims):  # some size is known already (or repeats, as in a square S)
+                    fresh.append(bound[d])
+            out.append(f'    if not {" * ".join(fresh)}:')
+            out.append(f'        _empty_error({name!r}, {p}.shape)')
+        if len(fresh) < len(dims):  # some size is known already (or repeats, as in a square S)
             expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
                 + ")"
+            others = list(dict.fromkeys(source[d] for d in dims if source[d] != p))
+            py_name = dict(zip(pys, names))
+            blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
             out.append(f'    if {p}.shape != {expected}:')
-            out.append(f'        {fail}, {expected})')
+            out.append(f'        {fail}, {expected}, ({blame}))' if blame else
+                       f'        {fail}, {expected})')
+        if v.attr[1] in ("symmetric", "spd"):
+            out.append(f'    _symmetric({p}, {name!r}, {kind!r})')
     return out
 
 
@@ -976,17 +1202,4 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
            '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""']
     out += check_lines(variables, py, "given")
     out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
-    out += ["", "", "def _argument_error(given, names):",
-            "    missing = [n for n in names if n not in given]",
-            "    extra = [n for n in given if n not in names]",
-            "    if missing:",
-            "        raise TypeError(\"missing argument(s): \" + \", \".join(missing))",
-            "    raise TypeError(\"unexpected argument(s): \" + \", \".join(extra))",
-            "", "",
-            "def _shape_error(name, kind, symbolic, shape, ndim, expected=None):",
-            "    if expected is None:",
-            "        raise ValueError(f\"{name} must be a {kind} ({ndim}-D array), \"",
-            "                         f\"got shape {shape}\")",
-            "    raise ValueError(f\"{name} must have shape {symbolic} = {expected}, \"",
-            "                     f\"got {shape}\")"]
     return "\n".join(out)

@@ -16,7 +16,7 @@ from .errors import InternalError, MatdiffError, ParseError, ShapeError
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
-                  "-o", "--output"}
+                  "-o", "--output", "--input", "--layout", "--convention", "--batch"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
@@ -65,13 +65,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def common(sp):
-        sp.add_argument("expr", metavar="EXPR", help="the expression, e.g. \"tr(A*X*B)\"; "
-                        "'-' reads it from standard input")
+    def common(sp, optional=False):
+        sp.add_argument("expr", metavar="EXPR", nargs="?" if optional else None,
+                        help="the expression, e.g. \"tr(A*X*B)\" or LaTeX "
+                        "\"\\operatorname{tr}(AXB)\"; '-' reads it from standard input")
         sp.add_argument("--let", action="append", default=[], metavar="NAME:KIND",
-                        help="declare a variable's kind: scalar, vector, matrix, symmetric, spd "
+                        help="declare a variable's kind: scalar, vector, matrix, symmetric, spd, "
+                             "probability (a vector summing to 1: one-hot or a distribution) "
                              "(default: a-g scalar, h-z vector, A-Z matrix, Greek scalar)")
         sp.add_argument("--plain", action="store_true", help="no colours or boxes")
+        sp.add_argument("--input", choices=("auto", "text", "latex"), default="auto",
+                        help="how EXPR (and --claim) are read: auto (LaTeX when the text has a "
+                             "backslash and is not plain matdiff), text, or latex")
 
     sub.add_parser("repl", help="interactive mode (also: matdiff with no arguments)",
                    description="Read expressions line by line; 'help' inside lists what it "
@@ -98,15 +103,29 @@ def _build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check", help="check a claimed gradient (homework)",
                         description="Decide whether --claim is ∂f/∂X; exit 0 'correct', "
                                     "exit 1 with a diagnosis, exit 2 if the claim is malformed.")
-    common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+    common(sp, optional=True)
+    sp.add_argument("--wrt", action="append", default=[], metavar="X",
                     help="the variable the claim is a gradient for (one per check)")
-    sp.add_argument("--claim", action="append", required=True, metavar="G",
-                    help="the claimed gradient ∂f/∂X, in the same expression language, "
-                         "e.g. \"A'*B'\" (one per check; it may begin with -)")
-    sp.add_argument("--steps", action="store_true", help="also show matdiff's derivation")
+    sp.add_argument("--claim", action="append", default=[], metavar="G",
+                    help="the claimed gradient ∂f/∂X, in the same expression language or in "
+                         "LaTeX, e.g. \"A'*B'\" (one per check; it may begin with -)")
+    sp.add_argument("--steps", action="store_true",
+                    help="also show matdiff's derivation and how the verdict was decided")
     sp.add_argument("--format", choices=("text", "json"), default="text",
                     help="json: {\"verdict\", \"correct\", \"text\"}")
+    sp.add_argument("--layout", choices=("denominator", "numerator"), default="denominator",
+                    help="numerator: the claim is ∂f/∂Xᵀ (a row for a vector x), as in "
+                         "numerator-layout courses; default: the shape of X")
+    sp.add_argument("--convention", choices=("matdiff", "cookbook"), default="matdiff",
+                    help="cookbook: for symmetric/spd X the claim is the Matrix Cookbook's "
+                         "2G − diag(G)")
+    sp.add_argument("--jacobian", action="store_true",
+                    help="the claim is the Jacobian J = ∂f/∂xᵀ of a vector-valued EXPR (m×n)")
+    sp.add_argument("--hessian", action="store_true",
+                    help="the claim is the Hessian H = ∂²f/∂x∂xᵀ of a scalar EXPR")
+    sp.add_argument("--batch", metavar="FILE",
+                    help="grade a file of answers: CSV or JSONL with columns id, expression, "
+                         "wrt, claim[, let]; prints a table (or JSON) of verdicts")
 
     sp = sub.add_parser("jacobian", help="Jacobian of a vector-valued expression",
                         description="J = ∂f/∂xᵀ in numerator layout (m×n for f: ℝⁿ → ℝᵐ), "
@@ -207,9 +226,10 @@ def declarations(items, option: str = "--let") -> dict[str, str]:
             if not kind:
                 raise MatdiffError(f"{option} {part.strip()!r} gives no kind: write {name}:KIND "
                                    "with KIND scalar, vector, matrix, symmetric or spd")
-            from .shapes import check_kinds
+            from .shapes import PROBABILITY_KINDS, check_kinds
 
-            kind = check_kinds({name: kind})[name]
+            checked = check_kinds({name: kind})[name]
+            kind = "probability" if kind.lower() in PROBABILITY_KINDS else checked
             if name in types and types[name] != kind:
                 raise MatdiffError(f"{option} declares {name} twice with different kinds "
                                    f"({types[name]} and {kind}): keep one")
@@ -250,7 +270,20 @@ def _validate(args) -> None:
     """Options are honoured or refused, never silently dropped (issue 19)."""
     cmd = args.command
     if cmd == "check":
+        if args.jacobian and args.hessian:
+            raise MatdiffError("--jacobian and --hessian do not go together: a claim is one of "
+                               "them; run check once for each")
+        if args.batch:
+            if args.expr or args.wrt or args.claim:
+                raise MatdiffError("--batch FILE reads each expression, variable and claim from "
+                                   "the file: drop EXPR, --wrt and --claim")
+            args.let = declarations(args.let)
+            return
+        if not args.expr:
+            raise MatdiffError("check needs EXPR, --wrt X and --claim G (or --batch FILE)")
         for option, values in (("--wrt", args.wrt), ("--claim", args.claim)):
+            if not values:
+                raise MatdiffError(f"check needs {option} (see 'matdiff check --help')")
             distinct = list(dict.fromkeys(values))
             if len(distinct) > 1:
                 what = "variable" if option == "--wrt" else "claim"
@@ -322,6 +355,7 @@ def cmd_grad(args, out) -> int:
         raise MatdiffError("grad needs --wrt X (or --along T with --define NAME=EXPR)")
     result = derive(args.expr, args.wrt, args.let,
                     check=not args.no_check, steps=args.steps)
+    _assume_probability(result, args.let)
     if args.format == "json":
         from .printing.render import grad_json
 
@@ -339,6 +373,19 @@ def cmd_grad(args, out) -> int:
         else:
             out.write(grad_text(result, steps=args.steps) + "\n")
     return EXIT_OK
+
+
+def _assume_probability(result, types) -> None:
+    """Variables declared probability vectors: 1ᵀy = 1 in the gradients and the where block."""
+    from .shapes import probability_names
+    from .simplify import assume_sums_to_one
+
+    names = probability_names(types) & set(result.typed.variables)
+    if not names:
+        return
+    for table in (result.gradients, result.adjoints):
+        for key, node in list(table.items()):
+            table[key] = assume_sums_to_one(node, names)
 
 
 def _rich_grad(report) -> None:
@@ -377,8 +424,12 @@ def _rich_grad(report) -> None:
 def cmd_check(args, out) -> int:
     from .diagnose import check_claim
 
+    target = "jacobian" if args.jacobian else "hessian" if args.hessian else "gradient"
+    if args.batch:
+        return _check_batch(args, out, target)
     verdict = check_claim(args.expr, args.wrt, args.claim, args.let,
-                          steps=args.steps)
+                          steps=args.steps, layout=args.layout, convention=args.convention,
+                          target=target, prove="auto")
     if args.format == "json":
         out.write(json.dumps({"verdict": verdict.status, "correct": bool(verdict.correct),
                               "text": verdict.text}, ensure_ascii=False, indent=2) + "\n")
@@ -387,6 +438,36 @@ def cmd_check(args, out) -> int:
     # "unproved" (agrees everywhere it was evaluated, piecewise, no proof) is not a wrong
     # answer: exit 0, and the wording, never a bare "correct", says what is known
     return EXIT_OK if verdict.agrees else EXIT_WRONG
+
+
+def _check_batch(args, out, target) -> int:
+    """Grade a file of answers: a table (or JSON) of verdicts with a summary. Exit 0 when every
+    row ran, whatever the verdicts; a bad row is reported in its place."""
+    from collections import Counter
+
+    from .diagnose import grade_batch
+
+    rows = grade_batch(args.batch, args.let, steps=args.steps, layout=args.layout,
+                       convention=args.convention, target=target, prove="auto")
+    counts = Counter(r.verdict for r in rows)
+    order = ("correct", "unproved", "wrong", "error")
+    summary = {k: counts.get(k, 0) for k in order}
+    if args.format == "json":
+        out.write(json.dumps({"rows": [{"line": r.line, "id": r.id, "verdict": r.verdict,
+                                        "correct": r.verdict == "correct", "text": r.text}
+                                       for r in rows],
+                              "summary": {"rows": len(rows), **summary}},
+                             ensure_ascii=False, indent=2) + "\n")
+        return EXIT_OK
+    width = max([len(r.id) for r in rows] + [2])
+    out.write(f"{'id'.ljust(width)}  {'line':>4}  {'verdict':<9} diagnosis\n")
+    for r in rows:
+        first, *rest = r.text.splitlines() or [""]
+        out.write(f"{r.id.ljust(width)}  {r.line:>4}  {r.verdict:<9} {first}\n")
+        for more in rest:
+            out.write(f"{'':{width}}  {'':>4}  {'':<9} {more}\n")
+    out.write(f"{len(rows)} answers: " + ", ".join(f"{summary[k]} {k}" for k in order) + "\n")
+    return EXIT_OK
 
 
 def cmd_along(args, out) -> int:
@@ -599,11 +680,19 @@ def _dispatch(argv: list[str], out, session: dict) -> int:
     if args.command is None:
         parser.print_help(out)
         return EXIT_OK
-    args.expr = _read_expr(args.expr)
+    if args.expr is not None:
+        args.expr = _read_expr(args.expr)
     _validate(args)
-    _warn_unused(args)
+    if args.expr is not None:
+        _warn_unused(args)
     args.let = {**session, **args.let}
-    return _COMMAND_FUNCS[args.command](args, out)
+    from .syntax import INPUT_MODE
+
+    mode = INPUT_MODE.set(getattr(args, "input", "auto"))
+    try:
+        return _COMMAND_FUNCS[args.command](args, out)
+    finally:
+        INPUT_MODE.reset(mode)
 
 
 def _wants_json(argv: list[str]) -> bool:

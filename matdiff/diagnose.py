@@ -9,6 +9,7 @@ factor, a sign, the symmetric part, the 1ᵀy = 1 assumption — and the differe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -51,81 +52,254 @@ def _merged_dims(alone, combined) -> list[tuple[str, str]]:
     return merged
 
 
+def _plain(text: str) -> str:
+    """The text in the plain language (LaTeX read back as the plain language), bracketed."""
+    from .latex_syntax import to_plain
+    from .syntax import parse_syntax
+
+    return to_plain(parse_syntax(text))
+
+
 def _check_fits(expr: str, claim: str, types):
     """Type the claim together with f, so a claim whose dimensions contradict the
     expression's (e.g. A*B where A's columns and B's rows differ) is a shape error."""
-    prefix = f"({expr}) + 0*sum("
+    from .syntax import INPUT_MODE
+
+    expr_plain, claim_plain = _plain(expr), _plain(claim)
+    prefix = f"0*sum({expr_plain}) + 0*sum("
+    mode = INPUT_MODE.set("text")
     try:
-        return typecheck(prefix + claim + ")", types)
+        return typecheck(prefix + claim_plain + ")", types)
     except ShapeError as e:
         span = e.span
-        if span is not None and span[0] >= len(prefix):
+        if claim_plain == claim and span is not None and span[0] >= len(prefix):
             span = (span[0] - len(prefix), max(span[0] - len(prefix) + 1,
                                                min(span[1] - len(prefix), len(claim))))
         else:
             span = (0, len(claim))
         raise DerivationError(f"the claim has no consistent shape with the expression: "
                               f"{e.message}", span, claim) from None
+    finally:
+        INPUT_MODE.reset(mode)
 
 
-def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False) -> Verdict:
-    result = derive(expr, [wrt], types, steps=steps)
-    variables = result.typed.variables
+@dataclass
+class _Target:
+    """What a claim is compared with: ∂f/∂X, the Jacobian J or the Hessian H (with the
+    derivation it came from), in the form compare_claim reads."""
+
+    typed: object
+    f: object
+    gradients: dict
+    label: str  # ∂f/∂X, J, H
+    what: str  # gradient | jacobian | hessian
+    derivation: object = None  # the Derivation (gradient) for --steps
+
+
+LAYOUTS = ("denominator", "numerator")
+CONVENTIONS = ("matdiff", "cookbook")
+TARGETS = ("gradient", "jacobian", "hessian")
+
+
+def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False, *,
+                layout: str = "denominator", convention: str = "matdiff",
+                target: str = "gradient", prove: bool | str = True) -> Verdict:
+    """Decide whether `claim` is ∂f/∂wrt (or, with target "jacobian"/"hessian", J or H).
+
+    layout "numerator": the claim is ∂f/∂Xᵀ (the transpose of matdiff's gradient);
+    convention "cookbook": for a symmetric/spd X the claim is the Matrix Cookbook's 2G − diag(G);
+    prove: True runs the exact SymPy step whenever the numbers agree; "auto" only where it
+    decides something the numbers cannot (piecewise claims) or with `steps`."""
+    from .latex_syntax import KNOWN_NAMES
+    from .shapes import probability_names
+    from .simplify import assume_sums_to_one
+
+    if layout not in LAYOUTS:
+        raise DerivationError(f"unknown layout {layout!r}: use numerator or denominator")
+    if convention not in CONVENTIONS:
+        raise DerivationError(f"unknown convention {convention!r}: use cookbook or matdiff")
+    probability = probability_names(types)
+    tgt = _target(expr, wrt, types, steps, target)
+    variables = tgt.typed.variables
     v = variables[wrt]
+    ours = assume_sums_to_one(tgt.gradients[wrt], probability)
+    tgt.gradients = {wrt: ours}
+    label = tgt.label
+    shown = f"matdiff: {label} = {to_unicode(ours)}"
+    claim_types = {**{n: x.attr[1] for n, x in variables.items()}, **(types or {})}
+    known = KNOWN_NAMES.set(frozenset(variables))
     try:
-        claim_typed = typecheck(claim, {**{n: x.attr[1] for n, x in variables.items()},
-                                        **(types or {})})
-    except ShapeError as e:
-        raise DerivationError(f"the claim has no consistent shape: {e.message}", e.span,
-                              claim) from None
-    g_claim = claim_typed.root
-    unknown = set(claim_typed.variables) - set(variables)
-    if unknown:
-        raise DerivationError(f"the claim uses {', '.join(sorted(unknown))}, which the "
-                              "expression does not have", None, claim)
-    combined = _check_fits(expr, claim, {**{n: x.attr[1] for n, x in variables.items()},
-                                         **(types or {})})
-    merged = _merged_dims(result.typed, combined)
+        try:
+            claim_typed = typecheck(claim, claim_types)
+        except ShapeError as e:
+            raise DerivationError(f"the claim has no consistent shape: {e.message}", e.span,
+                                  claim) from None
+        unknown = set(claim_typed.variables) - set(variables)
+        if unknown:
+            raise DerivationError(f"the claim uses {', '.join(sorted(unknown))}, which the "
+                                  "expression does not have", None, claim)
+        combined = _check_fits(expr, claim, claim_types)
+    finally:
+        KNOWN_NAMES.reset(known)
+    tail_steps = _steps(tgt) if steps else ""
+
+    def finish(correct, text, how, exact_=None, status=""):
+        if steps:
+            text += "\n" + tail_steps + "\n" + how
+        return Verdict(correct, text, exact_, status=status)
+
+    merged = _merged_dims(tgt.typed, combined)
     if merged:
         same = ", ".join(f"{a} = {b}" for a, b in merged)
-        return Verdict(False, f"wrong shape: the claim only makes sense if {same}, which the "
-                              f"expression does not require (∂f/∂{wrt} is "
-                              f"{_shape_words(v)})\nmatdiff: ∂f/∂{wrt} = "
-                              f"{to_unicode(result.gradients[wrt])}")
-    ours = result.gradients[wrt]
-    shown = f"matdiff: ∂f/∂{wrt} = {to_unicode(ours)}"
-    expected_shape = _dims(v)
-    got_shape = _dims(g_claim)
-    rank_v, rank_c = len(expected_shape), len(got_shape)
-    if rank_v != rank_c:
-        return Verdict(False, f"wrong shape: the claim is {_shape_words(g_claim)}, but "
-                              f"∂f/∂{wrt} has the shape of {wrt}: {_shape_words(v)}\n{shown}")
-    comparison = compare_claim(result, claim_typed, wrt)
+        return finish(False, f"wrong shape: the claim only makes sense if {same}, which the "
+                             f"expression does not require ({label} is "
+                             f"{_shape_words(ours)})\n{shown}",
+                      "how decided: by shapes alone (no value was compared)", status="wrong")
+    g_claim = claim_typed.root
+    notes = []
+    if layout == "numerator" and not g_claim.is_scalar:
+        g_claim = E.transpose(g_claim)  # the claim is ∂f/∂Xᵀ: compare its transpose
+        notes.append("read in numerator layout, as declared: the claim is "
+                     f"{'∂f/∂' + wrt + 'ᵀ' if target == 'gradient' else 'transposed'}, and its "
+                     f"transpose is compared with {label}")
+    symmetric_var = target == "gradient" and v.attr[1] in ("symmetric", "spd")
+    if convention == "cookbook" and symmetric_var:
+        ours_cmp = _cookbook(ours)
+        notes.append(f"read in the Matrix Cookbook's convention, as declared: the claim is "
+                     f"compared with 2G − diag(G) = {to_unicode(ours_cmp)}, G being matdiff's "
+                     f"symmetric {label}")
+    else:
+        ours_cmp = ours
+    claim_typed = _with_root(claim_typed, g_claim)
+    if len(_dims(ours_cmp)) != len(_dims(g_claim)):
+        return finish(False, f"wrong shape: the claim is {_shape_words(g_claim)}, but "
+                             f"{label} is {_shape_words(ours_cmp)}"
+                             + _layout_hint(g_claim, ours_cmp, target, layout, wrt)
+                             + f"\n{shown}",
+                      "how decided: by shapes alone (no value was compared)", status="wrong")
+    cmp_target = _Target(tgt.typed, tgt.f, {wrt: ours_cmp}, label, target)
+    comparison = compare_claim(cmp_target, claim_typed, wrt)
     if comparison is None:
-        return Verdict(False, f"could not evaluate the claim at points where ∂f/∂{wrt} is "
-                              f"defined\n{shown}", status="wrong")
+        return finish(False, f"could not evaluate the claim at points where {label} is "
+                             f"defined\n{shown}", "how decided: no point to compare at",
+                      status="wrong")
     samples = comparison.samples
     if _shapes_differ(samples):
         g, c = samples[0]
-        return Verdict(False, f"wrong shape {_symbolic(g_claim, claim_typed, variables)}, "
-                              f"expected {_shape_words(v)} "
-                              f"(the shape of {wrt})" + (" — off by a transpose" if
-                                                        c.shape == g.shape[::-1] else "")
-                       + f"\n{shown}" + (f"\n{_steps(result)}" if steps else ""),
-                       status="wrong")
-    proof = exact.equal(g_claim, ours, variables)
-    how = _how_decided(comparison, proof)
-    tail = ("\n" + _steps(result) + "\n" + how) if steps else ""
+        transposed = c.shape == g.shape[::-1]
+        return finish(False, f"wrong shape {_symbolic(g_claim, claim_typed, variables)}, "
+                             f"expected {_shape_words(ours_cmp)}"
+                             + (f" (the shape of {wrt})" if target == "gradient" else "")
+                             + (" — off by a transpose" if transposed else "")
+                             + (_layout_words(target, wrt) if transposed else "")
+                             + f"\n{shown}",
+                      "how decided: by shapes (the claim's size differs from "
+                      f"{label}'s at the sizes of the first point)", status="wrong")
+    note_text = "".join(f"\nnote: {n}" for n in notes)
+    if probability & set(variables):
+        note_text += "".join(f"\nnote: {y} is a probability vector: 1ᵀ{y} = 1 is used"
+                             for y in sorted(probability & set(variables)))
     if comparison.equal:
+        proof = _prove(g_claim, ours_cmp, variables, comparison, prove, steps)
+        how = _how_decided(comparison, proof)
         if proof.equal is True or not comparison.piecewise:
-            return Verdict(True, "correct" + tail, proof.equal, status="correct")
-        return Verdict(False, f"agrees with ∂f/∂{wrt} at {comparison.points} points"
-                              f"{comparison.kink_words()}; not proved (the claim or the "
-                              f"expression is piecewise: abs, sign, relu or norm1)\n{shown}"
-                       + tail, proof.equal, status="unproved")
-    diagnosis = _diagnosis(comparison.differing or samples, result, wrt, claim_typed,
-                           comparison.worst, comparison.where)
-    return Verdict(False, diagnosis + "\n" + shown + tail, proof.equal, status="wrong")
+            return finish(True, "correct" + note_text, how, proof.equal, status="correct")
+        return finish(False, f"agrees with {label} at {comparison.points} points"
+                             f"{comparison.kink_words()}; not proved (the claim or the "
+                             f"expression is piecewise: abs, sign, relu or norm1)\n{shown}"
+                             + note_text, how, proof.equal, status="unproved")
+    if symmetric_var and convention != "cookbook":
+        # only the symmetric part of a gradient matters for a symmetric X: (C + Cᵀ)/2 = G
+        sym_claim = _with_root(claim_typed, _sym(g_claim))
+        sym_cmp = compare_claim(cmp_target, sym_claim, wrt)
+        if sym_cmp is not None and sym_cmp.equal:
+            proof = _prove(_sym(g_claim), ours_cmp, variables, sym_cmp, prove, steps)
+            if proof.equal is True or not sym_cmp.piecewise:
+                return finish(True, f"correct for symmetric {wrt} (declared {v.attr[1]}): the "
+                                    f"claim's symmetric part (C + Cᵀ)/2 is {label}; matdiff "
+                                    f"reports that symmetric representative, {label} = "
+                                    f"{to_unicode(ours)}" + note_text,
+                              _how_decided(sym_cmp, proof) + " (symmetric parts compared)",
+                              proof.equal, status="correct")
+    exact_ = False if comparison.precise else None
+    diagnosis = _diagnosis(comparison.differing or samples, cmp_target, wrt, claim_typed,
+                           comparison.worst, comparison.where, label=label, target=target,
+                           symmetric_var=symmetric_var, convention=convention,
+                           probability=probability)
+    return finish(False, diagnosis + "\n" + shown + note_text,
+                  _how_decided(comparison, None), exact_, status="wrong")
+
+
+def _target(expr, wrt, types, steps, target) -> _Target:
+    if target not in TARGETS:
+        raise DerivationError(f"unknown check target {target!r}")
+    if target == "gradient":
+        result = derive(expr, [wrt], types, steps=steps)
+        return _Target(result.typed, result.f, dict(result.gradients), f"∂f/∂{wrt}",
+                       "gradient", result)
+    from .jacobian import hessian, jacobian
+
+    if target == "jacobian":
+        out = jacobian(expr, wrt, types)
+        return _Target(out.typed, out.typed.root, {wrt: out.result}, "J = ∂f/∂" + wrt + "ᵀ",
+                       "jacobian", out)
+    out = hessian(expr, wrt, types)
+    if out.kind != "hessian":
+        raise DerivationError(f"{wrt} is a matrix: its Hessian is a 4th-order tensor, so "
+                              "check --hessian takes a vector or scalar variable",
+                              hint="check the gradient instead, or the Hessian with respect "
+                              "to a vector")
+    return _Target(out.typed, out.typed.root, {wrt: out.result}, "H = ∂²f/∂" + wrt + "∂" + wrt
+                   + "ᵀ", "hessian", out)
+
+
+def _with_root(typed, root):
+    from .typecheck import Typed
+
+    return Typed(root, typed.source, typed.variables, getattr(typed, "context_kinds", {}))
+
+
+def _sym(node):
+    return E.scale(E.const(Fraction(1, 2)), E.add(node, E.transpose(node)))
+
+
+def _cookbook(g):
+    """The Matrix Cookbook's gradient for a symmetric X from matdiff's symmetric G:
+    2G − diag(G) (it differentiates by the independent entries X_ij, i ≤ j)."""
+    from .simplify import simplify
+
+    return simplify(E.sub(E.scale(E.const(2), g), E.diag_embed(E.diag_extract(g))))
+
+
+def _layout_words(target, wrt) -> str:
+    if target == "gradient":
+        return (f": this is the numerator-layout answer ∂f/∂{wrt}ᵀ; matdiff uses the "
+                f"denominator layout (∂f/∂{wrt} has the shape of {wrt}) — if your course uses "
+                "numerator layout, declare it with --layout numerator")
+    if target == "jacobian":
+        return (": this is the denominator-layout Jacobian ∂fᵀ/∂" + wrt + " (n×m); matdiff's "
+                "J is numerator layout, m×n, with df = J d" + wrt)
+    return ""
+
+
+def _layout_hint(claim, ours, target, layout, wrt) -> str:
+    c, g = _dims(claim), _dims(ours)
+    if target == "gradient" and layout == "denominator" and claim.shape[0] is E.ONE and \
+            len(g) == 1:
+        return (f" — a row vector: the numerator-layout answer ∂f/∂{wrt}ᵀ; matdiff uses the "
+                f"denominator layout (a column like {wrt}); declare --layout numerator if your "
+                "course uses that layout")
+    del c
+    return ""
+
+
+def _prove(a, b, variables, comparison, prove, steps):
+    """The exact SymPy step, when it is wanted: always (prove=True), or ("auto") only where
+    it decides something the numbers cannot (a piecewise claim) or --steps asks for it."""
+    if prove is True or (prove == "auto" and (comparison.piecewise or steps)):
+        return exact.equal(a, b, variables)
+    return exact.Outcome(None, None, -1, "SymPy not run: the claim is smooth and equal at "
+                                         "every point, which decides")
 
 
 @dataclass
@@ -248,6 +422,11 @@ def _how_decided(comparison: Comparison, proof) -> str:
                f"{comparison.points if comparison.equal else len(comparison.differing)} of "
                f"{comparison.points} points spread over scales and signs ({arithmetic}"
                f"{comparison.kink_words()})")
+    if proof is None:
+        return (f"how decided: {numbers}; a difference at one point in high precision "
+                "settles it (no exact step needed)")
+    if proof.size == -1:
+        return f"how decided: {numbers}; {proof.note}"
     if proof.equal is None:
         why = proof.note or "SymPy found no canonical form"
         return f"how decided: {numbers}; not settled exactly ({why})"
@@ -261,11 +440,23 @@ def _first_nonzero(residue) -> str:
     return next(str(x) for x in residue if x != 0)
 
 
-def _steps(result) -> str:
+def _steps(target) -> str:
+    """The derivation the verdict rests on (numbered as `grad --steps` prints it)."""
     from .printing.report import derivation_steps
 
-    return "\n".join(f"{i:3d}. {line}   [{rule}]"
-                     for i, (rule, line) in enumerate(derivation_steps(result), 1))
+    if target.what == "gradient":
+        return "\n".join(f"{i:3d}. {line}   [{rule}]" for i, (rule, line) in
+                         enumerate(derivation_steps(target.derivation), 1))
+    (wrt, result), = target.gradients.items()
+    out = target.derivation
+    what = ("d f = J d" + wrt + ", J read off the differential (numerator layout)"
+            if target.what == "jacobian" else
+            "H = ∂(∂f/∂" + wrt + ")/∂" + wrt + "ᵀ, the Jacobian of the gradient")
+    lines = [f"  1. f = {to_unicode(target.f)}   [the function]"]
+    if target.what == "hessian":
+        lines.append(f"  2. ∂f/∂{wrt} = {to_unicode(out.function)}   [the gradient]")
+    lines.append(f"{len(lines) + 1:3d}. {target.label} = {to_unicode(result)}   [{what}]")
+    return "\n".join(lines)
 
 
 def _dims(node) -> list:
@@ -325,14 +516,15 @@ def _close(a, b, tol=1e-9) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(a).max()))
 
 
-def _relation(samples, wrt: str) -> str | None:
+def _relation(samples, wrt: str, label: str | None = None) -> str | None:
     """How the claim relates to the true gradient on these samples, if simply."""
+    label = label or "∂f/∂" + wrt
     if all(_close(c, g) for g, c in samples):
         return "equal"
     if all(c.shape == g.shape[::-1] and _close(c.T, g) for g, c in samples):
-        return "off by a transpose: the claim is the transpose of ∂f/∂" + wrt
+        return "off by a transpose: the claim is the transpose of " + label
     if all(_close(-c, g) for g, c in samples):
-        return "sign error: the claim is −∂f/∂" + wrt
+        return "sign error: the claim is −" + label
     ratios = []
     for g, c in samples:
         mask = np.abs(g) > 1e-9 * max(1.0, np.abs(g).max())
@@ -342,10 +534,10 @@ def _relation(samples, wrt: str) -> str | None:
     k = ratios[0]
     if all(_close(c, k * g) for g, c in samples) and abs(k) > 1e-12:
         if abs(k - 0.5) < 1e-9:
-            return "missing factor 2: the claim is half of ∂f/∂" + wrt
+            return "missing factor 2: the claim is half of " + label
         if abs(k - 2) < 1e-9:
-            return "extra factor 2: the claim is twice ∂f/∂" + wrt
-        return f"off by a constant factor: the claim is {_factor_text(k)} × ∂f/∂{wrt}"
+            return "extra factor 2: the claim is twice " + label
+        return f"off by a constant factor: the claim is {_factor_text(k)} × {label}"
     return None
 
 
@@ -364,46 +556,278 @@ def _factor_text(k: float) -> str:
     return repr(k)
 
 
-def _diagnosis(samples, result, wrt, claim_typed, worst: float, points) -> str:
+def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label=None,
+               target="gradient", symmetric_var=False, convention="matdiff",
+               probability=frozenset()) -> str:
+    label = label or f"∂f/∂{wrt}"
     g0, c0 = samples[0]
-    simple = _relation(samples, wrt)
+    simple = _relation(samples, wrt, label)
     if simple == "equal":  # too close for double precision, apart in 50 digits
-        return (f"wrong: the claim differs from ∂f/∂{wrt} by a relative {worst:.1g} — too "
+        return (f"wrong: the claim differs from {label} by a relative {worst:.1g} — too "
                 "little to see in double precision, but not rounding: the two formulas "
                 "differ in 50-digit arithmetic")
     if simple is not None:
+        if simple.startswith("off by a transpose"):
+            simple += _layout_words(target, wrt)
         return simple
     v = result.typed.variables[wrt]
-    if v.kind == "matrix" and g0.shape[0] == g0.shape[1] and \
+    if target == "hessian" and g0.shape[0] == g0.shape[1] and \
+            all(_close((c + c.T) / 2, g) for g, c in samples):
+        return ("not symmetrised: a Hessian is symmetric, and the claim's symmetric part "
+                "(C + Cᵀ)/2 is H, but the claim itself is not (write (C + Cᵀ)/2)")
+    if symmetric_var and convention != "cookbook" and \
+            all(_close(c, 2 * g - np.diag(np.diag(g))) for g, c in samples):
+        return (f"right under the Matrix Cookbook's convention for symmetric {wrt}: the claim "
+                f"is 2G − diag(G), which differentiates by the independent entries "
+                f"{wrt}_ij (i ≤ j); matdiff gives the symmetric gradient G = (G₀ + G₀ᵀ)/2 "
+                f"(G₀ treating {wrt} as unconstrained), with df = tr(G d{wrt}) for every "
+                f"symmetric d{wrt} — if your course uses the Cookbook's convention, declare "
+                "it with --convention cookbook")
+    if v.kind == "matrix" and target == "gradient" and g0.shape[0] == g0.shape[1] and \
+            not symmetric_var and \
             all(_close((c + c.T) / 2, (g + g.T) / 2) for g, c in samples):
-        return (f"right only for symmetric {wrt}: the claim and ∂f/∂{wrt} have the same "
-                f"symmetric part but differ for general {wrt}")
+        return (f"right only for symmetric {wrt}: the claim and {label} have the same "
+                f"symmetric part but differ for general {wrt} (declare --let {wrt}:symmetric "
+                f"if {wrt} is symmetric)")
     others = {n: x for n, x in result.typed.variables.items() if n != wrt}
+    symmetric_only = None
     for name, x in others.items():
         if x.kind == "matrix" and x.shape[0] is x.shape[1]:
             def symmetrize(env, name=name):
                 return {**env, name: (env[name] + env[name].T) / 2}
             sym = _samples(result, claim_typed, wrt, points, symmetrize)
-            relation = _relation(sym, wrt) if sym else None
-            if relation is not None:
-                tail = "" if relation == "equal" else f"; even then it is {relation}"
-                return f"right only when {name} is symmetric (∂f/∂{wrt} uses {name} and " \
-                       f"{name}ᵀ){tail}"
+            relation = _relation(sym, wrt, label) if sym else None
+            if relation == "equal":
+                return f"right only when {name} is symmetric ({label} uses {name} and " \
+                       f"{name}ᵀ)"
+            if relation is not None and symmetric_only is None:
+                symmetric_only = (f"right only when {name} is symmetric ({label} uses {name} "
+                                  f"and {name}ᵀ); even then it is {relation}")
     for name, x in others.items():
-        if x.kind == "vector":
+        if x.kind == "vector" and name not in probability:
             def normalise(env, name=name):
                 return {**env, name: np.abs(env[name]) / np.sum(np.abs(env[name]))}
             prob = _samples(result, claim_typed, wrt, points, normalise)
-            if prob and _relation(prob, wrt) == "equal":
+            relation = _relation(prob, wrt, label) if prob else None
+            if relation == "equal":
                 return (f"right only when 1ᵀ{name} = 1 ({name} a probability vector, e.g. "
-                        "one-hot); in general a factor 1ᵀ" + name + " is missing")
-    diff = E.sub(claim_typed.root, result.gradients[wrt]) if claim_typed.root.shape == \
-        result.gradients[wrt].shape else None
-    extra = f" (claim − ∂f/∂{wrt} = {to_unicode(_simplified(diff))})" if diff is not None else ""
-    return "wrong: the claim differs from ∂f/∂" + wrt + extra
+                        f"one-hot); in general a factor 1ᵀ{name} is missing — if {name} is "
+                        f"one-hot or a distribution, declare it with --let {name}:probability")
+            if relation is not None and relation.startswith("sign error"):
+                return (f"sign error: even when 1ᵀ{name} = 1 ({name} a probability vector) "
+                        f"the claim is −{label}; in general a factor 1ᵀ{name} is missing too "
+                        f"(declare --let {name}:probability for one-hot {name})")
+    term = _term_diagnosis(samples, result, wrt, claim_typed, points, label)
+    if term is not None:
+        return term
+    if symmetric_only is not None:
+        return symmetric_only
+    diff = _difference(result, wrt, claim_typed, points)
+    extra = f" (claim − {label} = {to_unicode(diff)})" if diff is not None else ""
+    return f"wrong: the claim differs from {label}" + extra
+
+
+def _expand(node, limit: int = 12) -> list:
+    """The node as a list of terms, products distributed over sums: (A + Aᵀ)X → AX, AᵀX."""
+    from .simplify import simplify
+
+    if node.op == "add":
+        out = []
+        for t in node.args:
+            out += _expand(t, limit)
+        return out[:limit * 2]
+    if node.op == "scale":
+        return [simplify(E.scale(node.args[0], t)) for t in _expand(node.args[1], limit)]
+    if node.op == "matmul":
+        factors = [_expand(f, limit) for f in node.args]
+        terms = [[]]
+        for options in factors:
+            terms = [t + [o] for t in terms for o in options]
+            if len(terms) > limit:
+                return [node]
+        return [simplify(E.matmul(*t)) for t in terms]
+    if node.op == "transpose":
+        return [simplify(E.transpose(t)) for t in _expand(node.args[0], limit)]
+    return [node]
+
+
+def _values(nodes, claim_typed, points):
+    """Each node's float64 value at each point (None where it is undefined)."""
+    from .numeric import evaluate
+
+    out = []
+    with np.errstate(all="ignore"):
+        for env, sizes in points[:4]:
+            row = []
+            for n in nodes:
+                try:
+                    val = evaluate(n, env, {**_claim_sizes(claim_typed, env), **sizes})
+                except (ValueError, KeyError, ArithmeticError, np.linalg.LinAlgError):
+                    return None
+                if not np.all(np.isfinite(val)):
+                    return None
+                row.append(val)
+            out.append(row)
+    return out
+
+
+def _term_diagnosis(samples, result, wrt, claim_typed, points, label) -> str | None:
+    """A claim right except for one term: which term of ∂f/∂X is missing, or which term of the
+    claim is extra (or has the wrong sign)."""
+    ours_terms = _expand(result.gradients[wrt])
+    claim_terms = _expand(claim_typed.root)
+    if len(ours_terms) + len(claim_terms) > 24:
+        return None
+    nodes = [result.gradients[wrt], claim_typed.root, *ours_terms, *claim_terms]
+    vals = _values(nodes, claim_typed, points)
+    if not vals:
+        return None
+    k = len(ours_terms)
+
+    def holds(fn) -> bool:
+        return all(fn(row) for row in vals)
+
+    if len(ours_terms) > 1:
+        for i, t in enumerate(ours_terms):
+            if holds(lambda r, i=i: _close(r[1], r[0] - r[2 + i])):
+                return (f"missing a term: the claim is {label} without "
+                        f"{to_unicode(t)} (each occurrence of {wrt} in f contributes a term)")
+            if holds(lambda r, i=i: _close(r[1], r[0] - 2 * r[2 + i])):
+                return (f"one term has the wrong sign: the claim subtracts {to_unicode(t)}, "
+                        f"which {label} adds")
+    if len(claim_terms) > 1:
+        for j, t in enumerate(claim_terms):
+            if holds(lambda r, j=j: _close(r[1] - r[2 + k + j], r[0])):
+                return f"an extra term: without {to_unicode(t)} the claim would be {label}"
+    return None
+
+
+def _difference(result, wrt, claim_typed, points):
+    """claim − ∂f/∂X, simplified: terms that agree at every point cancel first."""
+    ours = result.gradients[wrt]
+    claim = claim_typed.root
+    if claim.shape != ours.shape:
+        return None
+    ours_terms, claim_terms = _expand(ours), _expand(claim)
+    vals = _values([*ours_terms, *claim_terms], claim_typed, points) \
+        if len(ours_terms) + len(claim_terms) <= 24 else None
+    if vals:
+        k = len(ours_terms)
+        left_o, left_c = list(range(k)), list(range(len(claim_terms)))
+        for j in list(left_c):
+            for i in left_o:
+                if all(_close(row[k + j], row[i]) for row in vals):
+                    left_o.remove(i)
+                    left_c.remove(j)
+                    break
+        parts = [claim_terms[j] for j in left_c] + [E.neg(ours_terms[i]) for i in left_o]
+        if parts and len(parts) < len(ours_terms) + len(claim_terms):
+            return _simplified(E.add(*parts))
+    return _simplified(E.sub(claim, ours))
 
 
 def _simplified(node):
     from .simplify import simplify
 
     return simplify(node)
+
+
+# ---------------------------------------------------------------- grading a class (--batch)
+
+BATCH_COLUMNS = ("id", "expression", "wrt", "claim")
+
+
+@dataclass
+class BatchRow:
+    line: int  # 1-based line of the file the row is on
+    id: str
+    verdict: str  # correct | wrong | unproved | error
+    text: str  # the diagnosis, or what is wrong with the row
+
+
+def read_batch(path: str) -> list[tuple[int, dict | str]]:
+    """The rows of a CSV (header id,expression,wrt,claim[,let]) or JSONL file: (line, fields)
+    for each, or (line, message) for a row that cannot be read. A file that cannot be opened
+    is a MatdiffError."""
+    import csv
+    import json
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise DerivationError(f"cannot read the batch file {path}: {reason}") from None
+    rows: list[tuple[int, dict | str]] = []
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    if path.lower().endswith((".jsonl", ".ndjson", ".json")) or first.lstrip().startswith("{"):
+        for i, ln in enumerate(lines, 1):
+            if not ln.strip():
+                continue
+            try:
+                obj = json.loads(ln)
+            except json.JSONDecodeError as e:
+                rows.append((i, f"not a JSON object ({e.msg})"))
+                continue
+            rows.append((i, obj if isinstance(obj, dict) else "not a JSON object"))
+        return rows
+    reader = csv.reader(lines)
+    header = None
+    for record in reader:
+        i = reader.line_num
+        if not any(c.strip() for c in record):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            missing = [c for c in BATCH_COLUMNS if c not in header]
+            if missing:
+                raise DerivationError(f"the batch file {path} has no column "
+                                      f"{', '.join(missing)} in its header line "
+                                      f"({', '.join(header)}): the columns are "
+                                      "id, expression, wrt, claim[, let]")
+            continue
+        if len(record) != len(header):
+            rows.append((i, f"{len(record)} fields, expected {len(header)} "
+                            f"({', '.join(header)}); quote fields that contain commas"))
+            continue
+        rows.append((i, dict(zip(header, record))))
+    return rows
+
+
+def grade_batch(path: str, types=None, **options) -> list[BatchRow]:
+    """Check every row; a malformed row is reported in its place and the batch goes on."""
+    from .errors import MatdiffError
+
+    out = []
+    for line, fields in read_batch(path):
+        if isinstance(fields, str):
+            out.append(BatchRow(line, "", "error", f"line {line}: {fields}"))
+            continue
+        rid = str(fields.get("id", "")).strip()
+        missing = [c for c in ("expression", "wrt", "claim")
+                   if not str(fields.get(c) or "").strip()]
+        if missing:
+            out.append(BatchRow(line, rid, "error", f"line {line}: no {', '.join(missing)}"))
+            continue
+        try:
+            row_types = dict(types or {})
+            let = fields.get("let") or ""
+            if isinstance(let, dict):
+                row_types.update({str(k): str(v) for k, v in let.items()})
+            else:
+                for part in str(let).replace(";", ",").replace(" ", ",").split(","):
+                    if part.strip():
+                        if ":" not in part:
+                            raise DerivationError(f"let expects NAME:KIND, got {part.strip()!r}")
+                        n, k = part.split(":", 1)
+                        row_types[n.strip()] = k.strip()
+            verdict = check_claim(str(fields["expression"]), str(fields["wrt"]).strip(),
+                                  str(fields["claim"]), row_types, **options)
+            out.append(BatchRow(line, rid, verdict.status, verdict.text))
+        except MatdiffError as e:
+            message = e.message + (f" ({e.hint})" if e.hint else "")
+            out.append(BatchRow(line, rid, "error", f"line {line}: {message}"))
+        except RecursionError:
+            out.append(BatchRow(line, rid, "error", f"line {line}: expression too deeply nested"))
+    return out

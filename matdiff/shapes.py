@@ -31,14 +31,28 @@ def default_kind(name: str) -> str:
     return "matrix"
 
 
+# A probability vector (one-hot label or distribution): a vector whose entries sum to 1. It is
+# typed as a vector; `check` and `grad` use 1ᵀy = 1 (issue 13).
+PROBABILITY_KINDS = ("probability", "onehot", "one-hot", "simplex", "distribution")
+
+
 def check_kinds(types: dict[str, str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, kind in (types or {}).items():
         k = str(kind).strip().lower()
+        if k in PROBABILITY_KINDS:
+            k = "vector"
         if k not in KINDS:
-            raise ShapeError(f"unknown kind {kind!r} for {name}: use one of {', '.join(KINDS)}")
+            raise ShapeError(f"unknown kind {kind!r} for {name}: use one of "
+                             f"{', '.join(KINDS)}, probability")
         out[name] = k
     return out
+
+
+def probability_names(types: dict[str, str] | None) -> frozenset[str]:
+    """The names declared probability vectors (entries summing to 1)."""
+    return frozenset(n for n, k in (types or {}).items()
+                     if str(k).strip().lower() in PROBABILITY_KINDS)
 
 
 class Dims:

@@ -280,3 +280,17 @@ RULES = {
     "transpose": _transpose,
     "add": _add,
 }
+
+
+def assume_sums_to_one(node: E.Node, names) -> E.Node:
+    """The node with 1ᵀy replaced by 1 for each probability vector y in `names` (declared
+    `--let y:probability`: a one-hot label or a distribution), then simplified. Valid at every
+    point where the assumption holds, which is where such a gradient is used."""
+    names = frozenset(names)
+    if not names:
+        return node
+    ones = {}
+    for n in E.walk(node):
+        if n.op == "sum" and n.args[0].op == "var" and n.args[0].attr[0] in names:
+            ones[n] = E.const(1)
+    return simplify(E.substitute(node, ones)) if ones else node

@@ -238,6 +238,20 @@ class _Builder:
             _check_hex(span[0], span[1], state[0])
         return Name(span, 1, str(c[0]))
 
+    def norm(self, c):
+        """||x||, ||x||_2, ||X||_F → norm2; ||x||_1 → norm1."""
+        opening, x, closing = c[0], close(c[1]), c[2]
+        span = (opening.start_pos, closing.end_pos)
+        sub = re.sub(r"[\s_{}⟧]", "", str(closing))
+        func = {"": "norm2", "2": "norm2", "F": "norm2", "fro": "norm2", "1": "norm1"}.get(sub)
+        if func is None:
+            raise ParseError(f"the norm ||…||_{sub} is not supported", span,
+                             hint="matdiff has ||x||_2 (Euclidean), ||X||_F (Frobenius) and "
+                             "||x||_1; write norm2(x) or norm1(x)")
+        _count_operand(span)
+        return Call(span, _checked_depth(x.depth + 1, span), func, span, (x,),
+                    calls=x.calls + 1)
+
     def call(self, c):
         func, args = c[0], tuple(close(a) for a in c[1:])
         end = max(a.span[1] for a in args) + 1
@@ -322,15 +336,39 @@ _EXPECTED_LABELS = {
 }
 
 
+# How input text is read: "auto" (LaTeX when the plain language cannot read a text that has a
+# backslash or a $), "latex" (--input latex) or "text" (--input text).
+INPUT_MODE: ContextVar[str] = ContextVar("matdiff_input_mode", default="auto")
+
+
 def parse_syntax(text: str) -> Syn:
-    """Parse `text` into syntax nodes; raise ParseError with the offending column."""
+    """Parse `text` (the plain language, or LaTeX) into syntax nodes; raise ParseError with the
+    offending column."""
+    mode = INPUT_MODE.get()
+    if mode == "latex":
+        from .latex_syntax import parse_latex
+
+        return parse_latex(text)
+    try:
+        return parse_plain(text)
+    except ParseError:
+        if mode == "auto" and "\\" in text:
+            from .latex_syntax import parse_latex
+
+            return parse_latex(text)
+        raise
+
+
+def parse_plain(text: str) -> Syn:
+    """Parse the plain expression language."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
     if not text.strip():
         raise ParseError("empty expression", (0, max(1, len(text))), text)
     token = _CURRENT.set((text, [0]))
     try:
-        return close(_parser().parse(text))
+        marked = _mark_norms(text) if ("||" in text or "‖" in text) else text
+        return close(_parser().parse(marked))
     except ParseError as e:
         raise e.with_source(text) from None
     except VisitError as e:  # an error raised inside a callback
@@ -346,6 +384,37 @@ def parse_syntax(text: str) -> Syn:
         raise _token_error(e, text) from None
     finally:
         _CURRENT.reset(token)
+
+
+_OPERAND_END = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉)'ᵀ⊤¹⟧]")
+
+
+def _mark_norms(text: str) -> str:
+    """Each || or ‖ marked as opening (⟦) or closing (⟧), padded to keep every column: a bar
+    closes when one of its kind is open and an operand ends just before it."""
+    out = list(text)
+    open_bars: list[str] = []
+    i = 0
+    while i < len(text):
+        bar = "||" if text.startswith("||", i) else "‖" if text[i] == "‖" else None
+        if bar is None:
+            i += 1
+            continue
+        before = "".join(out[:i]).rstrip()
+        closes = bool(open_bars) and open_bars[-1] == bar and bool(before) and \
+            _OPERAND_END.match(before[-1]) is not None
+        if closes:
+            open_bars.pop()
+            out[i] = "⟧"
+        else:
+            open_bars.append(bar)
+            out[i] = "⟦"
+        if bar == "||":
+            out[i + 1] = " "
+        i += len(bar)
+    if open_bars:  # unbalanced: leave the text as typed, so the error shows the bar
+        return text
+    return "".join(out)
 
 
 def _character_error(pos: int, text: str) -> ParseError:

@@ -152,8 +152,7 @@ MESSAGES = [
     # input, words the message must hold, the marked text
     ("x^TAx", ["x^T A x", "x'*A*x"], "TAx"),
     ("X.T*X", ["use X' or X^T"], ".T"),
-    ("||x||^2", ["norm2(x)^2"], "||x||"),
-    ("‖A*x - b‖", ["norm2(A*x - b)"], "‖A*x - b‖"),
+    ("|x|", ["abs(x)"], "|"),  # ||x||, ‖x‖ are accepted now (issue 13)
     ("X**2", ["use ^"], "**"),
     ("transpose(X)*X", ["write X' or X^T", "transpose*(…)"], "transpose"),
     ("trace(x'*A*x)", ["'trace' is not a matdiff function", "the function is tr"], "trace"),

@@ -19,7 +19,7 @@ _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", 
                   "-o", "--output", "--input", "--layout", "--convention", "--batch"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
-_COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
+_COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph")
 _JSON_COMMANDS = ("grad", "check", "jacobian", "hessian")
 # what looks like an option: --name or --name=value (anything else is an expression, "--x'*x")
 _OPTION_LIKE = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
@@ -158,6 +158,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="for a vector-valued EXPR: emit f and jac_NAME (numerator layout)")
     sp.add_argument("-o", "--output", metavar="FILE",
                     help="write the module to FILE instead of standard output")
+    from .web.commands import add_parsers  # graph and serve (issue 17); argparse only
+
+    add_parsers(sub, common)
     return p
 
 
@@ -567,6 +570,15 @@ def _emit_module(args, source: str, out) -> None:
 _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
                   "codegen": cmd_codegen, "jacobian": cmd_linear_map,
                   "hessian": cmd_linear_map}
+
+
+def _web_command(args, out) -> int:
+    from .web.commands import COMMAND_FUNCS
+
+    return COMMAND_FUNCS[args.command](args, out)
+
+
+_COMMAND_FUNCS.update(graph=_web_command, serve=_web_command)
 
 
 class _WriteFailed(Exception):

@@ -349,13 +349,28 @@ def parse_syntax(text: str) -> Syn:
         from .latex_syntax import parse_latex
 
         return parse_latex(text)
+    if mode == "auto" and "\\" in text:
+        # a backslash: LaTeX first (Ax is A·x there), the plain language if LaTeX fails
+        from .latex_syntax import parse_latex
+
+        try:
+            return parse_latex(text)
+        except ParseError as latex_error:
+            try:
+                return parse_plain(text)
+            except ParseError:
+                raise latex_error from None
     try:
         return parse_plain(text)
     except ParseError:
-        if mode == "auto" and "\\" in text:
+        if mode == "auto" and re.search(r"[_^]\{|\{", text):
+            # LaTeX without a backslash (W_{1} x, a^{b - 1}, {A + B} x): read it if LaTeX can
             from .latex_syntax import parse_latex
 
-            return parse_latex(text)
+            try:
+                return parse_latex(text)
+            except ParseError:
+                pass
         raise
 
 

@@ -18,6 +18,9 @@ import threading
 from dataclasses import dataclass
 
 from . import expr as E
+from .ops import ELEMENTWISE, table
+
+EXACT = table("exact")  # op → the operator's declared SymPy evaluation (matdiff/ops)
 
 # 3×3 for rational expressions: at 2×2 a Cayley–Hamilton identity (A² = tr(A)A − det(A)I)
 # would pass as equality. With exp, σ, … the entries grow fast, and 2×2 keeps SymPy quick.
@@ -32,100 +35,14 @@ def _sympy():
     return sympy
 
 
-def _scalar(sp, v):
-    return sp.Matrix([[v]])
-
-
-def _elementwise(fn):
-    return lambda sp, n, a: a[0].applyfunc(lambda x: fn(sp, x))
-
-
-# one entry per function of the language that SymPy represents exactly
-FUNCTIONS = {
-    "exp": lambda sp, x: sp.exp(x),
-    "log": lambda sp, x: sp.log(x),
-    "sqrt": lambda sp, x: sp.sqrt(x),
-    "sin": lambda sp, x: sp.sin(x),
-    "cos": lambda sp, x: sp.cos(x),
-    "tan": lambda sp, x: sp.tan(x),
-    "tanh": lambda sp, x: sp.tanh(x),
-    "arctan": lambda sp, x: sp.atan(x),
-    "sigmoid": lambda sp, x: 1 / (1 + sp.exp(-x)),
-    "sigmoid'": lambda sp, x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
-    "softplus": lambda sp, x: sp.log(1 + sp.exp(x)),
-    # piecewise: a zero residue still proves equality; anything else is left open
-    "abs": lambda sp, x: sp.Abs(x),
-    "sign": lambda sp, x: sp.sign(x),
-    "relu": lambda sp, x: sp.Max(x, 0),
-}
-
-
-def _hadamard(a):
-    out = a[0]
-    for b in a[1:]:
-        out = out.multiply_elementwise(b)
-    return out
-
-
-def _const(sp, n):
-    value = n.attr
-    return _scalar(sp, sp.Rational(value.numerator, value.denominator)
-                   if hasattr(value, "numerator") else sp.nsimplify(value))
-
-
-def _pow(sp, n, a):
-    return a[0].applyfunc(lambda x: x ** a[1][0, 0])
-
-
-def _softmax(sp, a):
-    e = a.applyfunc(sp.exp)
-    return e / sum(e)
-
-
-OPS = {
-    "add": lambda sp, n, a: sum(a[1:], a[0]),
-    "scale": lambda sp, n, a: a[1] * a[0][0, 0],
-    "matmul": lambda sp, n, a: _product(a),
-    "transpose": lambda sp, n, a: a[0].T,
-    "inv": lambda sp, n, a: a[0].adjugate(method="berkowitz") / a[0].det(method="berkowitz"),
-    "matpow": lambda sp, n, a: a[0] ** n.attr,
-    "pow": _pow,
-    "epow": _pow,
-    "hadamard": lambda sp, n, a: _hadamard(a),
-    "hdiv": lambda sp, n, a: a[0].multiply_elementwise(a[1].applyfunc(lambda x: 1 / x)),
-    "tr": lambda sp, n, a: _scalar(sp, a[0].trace()),
-    "det": lambda sp, n, a: _scalar(sp, a[0].det(method="berkowitz")),
-    "logdet": lambda sp, n, a: _scalar(sp, sp.log(a[0].det(method="berkowitz"))),
-    "sum": lambda sp, n, a: _scalar(sp, sum(a[0])),
-    "norm2": lambda sp, n, a: _scalar(sp, sp.sqrt(sum(x ** 2 for x in a[0]))),
-    "norm1": lambda sp, n, a: _scalar(sp, sum(sp.Abs(x) for x in a[0])),
-    "logsumexp": lambda sp, n, a: _scalar(sp, sp.log(sum(sp.exp(x) for x in a[0]))),
-    "softmax": lambda sp, n, a: _softmax(sp, a[0]),
-    "diag_embed": lambda sp, n, a: sp.diag(*list(a[0])),
-    "diag_extract": lambda sp, n, a: sp.Matrix([a[0][i, i] for i in range(a[0].rows)]),
-    "const": lambda sp, n, a: _const(sp, n),
-}
-SHAPED = {  # constants whose value is fixed by their shape
-    "zero": lambda sp, rows, cols: sp.zeros(rows, cols),
-    "ones": lambda sp, rows, cols: sp.ones(rows, cols),
-    "eye": lambda sp, rows, cols: sp.eye(rows),
-}
-
-
-def _product(a):
-    out = a[0]
-    for b in a[1:]:
-        out = out * b
-    return out
-
-
 def feasible(*roots: E.Node) -> bool:
     """Whether every operation has an exact SymPy meaning and the expressions are small."""
     nodes = {n for r in roots for n in E.postorder(r)}
     if len(nodes) > MAX_NODES:
         return False
-    return all(n.op in OPS or n.op in SHAPED or n.op == "var" or
-               (n.op == "fn" and n.attr in FUNCTIONS) for n in nodes)
+    return all(n.op == "var" or (n.op in EXACT and (
+        n.op != "fn" or ELEMENTWISE[n.attr].sympy is not None
+        or ELEMENTWISE[n.attr].definition is not None)) for n in nodes)
 
 
 def _symbols(sp, name: str, kind: str, shape, size: int):
@@ -139,18 +56,20 @@ def _symbols(sp, name: str, kind: str, shape, size: int):
 def evaluate(node: E.Node, variables: dict[str, E.Node], cache: dict, size: int):
     """The SymPy matrix of node, every dimension `size`, variables as matrices of symbols."""
     sp = _sympy()
+
+    def shape_size(shape):
+        return tuple(1 if d is E.ONE else size for d in shape)
+
     for n in E.postorder(node):
         if n in cache:
             continue
         if n.op == "var":
             cache[n] = _symbols(sp, n.attr[0], variables[n.attr[0]].attr[1], n.shape, size)
-        elif n.op == "fn":
-            cache[n] = _elementwise(FUNCTIONS[n.attr])(sp, n, [cache[n.args[0]]])
-        elif n.op in SHAPED:
-            rows, cols = (1 if d is E.ONE else size for d in n.shape)
-            cache[n] = SHAPED[n.op](sp, rows, cols)
+        elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+            cache[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), variables, cache,
+                                size)
         else:
-            cache[n] = OPS[n.op](sp, n, [cache[a] for a in n.args])
+            cache[n] = EXACT[n.op](sp, n, [cache[a] for a in n.args], shape_size)
     return cache[node]
 
 

@@ -10,96 +10,21 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.special as sp
 
 from . import expr as E
-from .ops import ELEMENTWISE
+from .ops import ELEMENTWISE, rule, table
 
 Env = dict[str, np.ndarray]
 
 
-def _fn_table():
-    out = {}
-    for name, entry in ELEMENTWISE.items():
-        if entry.definition is None:
-            out[name] = eval("lambda x: " + entry.numpy.format(x="x"), {"np": np, "sp": sp})
-    return out
+class _Eval(dict):
+    """op → the operator's declared float64 evaluation (matdiff/ops), failing with its name."""
+
+    def __missing__(self, op: str):
+        return rule(op, "numeric")
 
 
-_FN = _fn_table()
-
-
-def _inv(x):
-    try:
-        return np.linalg.inv(x)
-    except np.linalg.LinAlgError:  # singular here: no value (the caller tries other data)
-        return np.full(x.shape, np.nan)
-
-
-def _logdet(x):
-    sign, value = np.linalg.slogdet(x)
-    return value if sign > 0 else np.nan
-
-
-def _softmax_columns(x):
-    return sp.softmax(x, axis=0)
-
-
-_S = np.ndarray
-
-
-def _scalar(v) -> _S:
-    return np.full((1, 1), v)
-
-
-EVAL = {
-    "add": lambda n, a, s: sum(a[1:], a[0]),
-    "scale": lambda n, a, s: a[0] * a[1],
-    "matmul": lambda n, a, s: _chain(a),
-    "transpose": lambda n, a, s: a[0].T,
-    "inv": lambda n, a, s: _inv(a[0]),
-    "matpow": lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
-    "pow": lambda n, a, s: np.power(a[0], a[1]),
-    "hadamard": lambda n, a, s: np.prod(np.stack(a), axis=0),
-    "hdiv": lambda n, a, s: a[0] / a[1],
-    "epow": lambda n, a, s: np.power(a[0], a[1]),
-    "tr": lambda n, a, s: _scalar(np.trace(a[0])),
-    "det": lambda n, a, s: _scalar(np.linalg.det(a[0])),
-    "logdet": lambda n, a, s: _scalar(_logdet(a[0])),
-    "sum": lambda n, a, s: _scalar(np.sum(a[0])),
-    "norm1": lambda n, a, s: _scalar(np.sum(np.abs(a[0]))),
-    "norm2": lambda n, a, s: _scalar(np.sqrt(np.sum(a[0] ** 2))),
-    "logsumexp": lambda n, a, s: _scalar(sp.logsumexp(a[0])),
-    "softmax": lambda n, a, s: _softmax_columns(a[0]),
-    "diag_embed": lambda n, a, s: np.diag(a[0][:, 0]),
-    "diag_extract": lambda n, a, s: np.diag(a[0]).reshape(-1, 1).copy(),
-    "const": lambda n, a, s: _scalar(float(n.attr)),
-    "zero": lambda n, a, s: np.zeros(s(n.shape)),
-    "ones": lambda n, a, s: np.ones(s(n.shape)),
-    "eye": lambda n, a, s: np.eye(s(n.shape)[0]),
-    "kron": lambda n, a, s: np.kron(a[0], a[1]),
-    "vec": lambda n, a, s: a[0].reshape(-1, 1, order="F"),
-    "commutation": lambda n, a, s: commutation_matrix(s((n.attr[0], E.ONE))[0],
-                                                      s((n.attr[1], E.ONE))[0]),
-}
-
-
-def _chain(factors):
-    if 2 < len(factors) <= 8:
-        return np.linalg.multi_dot(factors)
-    out = factors[0]  # a long chain: left to right (multi_dot's order search is cubic)
-    for b in factors[1:]:
-        out = out @ b
-    return out
-
-
-def commutation_matrix(rows: int, cols: int) -> np.ndarray:
-    """K with K @ vec(M) = vec(M.T) for M of shape (rows, cols), vec column-major."""
-    k = np.zeros((rows * cols, rows * cols))
-    for i in range(rows):
-        for j in range(cols):
-            k[i * cols + j, j * rows + i] = 1.0
-    return k
+EVAL = _Eval(table("numeric"))
 
 
 def evaluate(node: E.Node, env: Env, sizes: dict[E.Dim, int], cache: dict | None = None):
@@ -115,12 +40,10 @@ def evaluate(node: E.Node, env: Env, sizes: dict[E.Dim, int], cache: dict | None
                 continue
             if n.op == "var":
                 values[n] = env[n.attr[0]]
-            elif n.op == "fn":
-                entry = ELEMENTWISE[n.attr]
-                if entry.definition is not None:
-                    values[n] = evaluate(entry.definition(n.args[0]), env, sizes, values)
-                else:
-                    values[n] = _FN[n.attr](values[n.args[0]])
+            elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+                # σ′ and friends: the value of what they stand for
+                values[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), env, sizes,
+                                     values)
             else:
                 values[n] = EVAL[n.op](n, [values[a] for a in n.args], size)
     return values[node]

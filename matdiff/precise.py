@@ -8,8 +8,6 @@ conditioning of the point. The inputs are the same float64 data the numeric chec
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 
 from . import expr as E
@@ -29,135 +27,8 @@ def _mp():
     return mpmath
 
 
-def _elementwise(mp):
-    return {
-        "exp": mp.exp,
-        "log": mp.log,
-        "sqrt": mp.sqrt,
-        "sin": mp.sin,
-        "cos": mp.cos,
-        "tan": mp.tan,
-        "tanh": mp.tanh,
-        "arcsin": mp.asin,
-        "arccos": mp.acos,
-        "arctan": mp.atan,
-        "abs": abs,
-        "sign": mp.sign,
-        "relu": lambda x: x if x > 0 else mp.mpf(0),
-        "sigmoid": lambda x: 1 / (1 + mp.exp(-x)),
-        "softplus": lambda x: mp.log1p(mp.exp(x)) if x < 30 else x + mp.log1p(mp.exp(-x)),
-    }
-
-
-def _map(m, fn):
-    return m.apply(fn)
-
-
 def _entries(m):
     return [m[i, j] for i in range(m.rows) for j in range(m.cols)]
-
-
-def _scalar(mp, v):
-    return mp.matrix([[v]])
-
-
-def _const(mp, value):
-    if isinstance(value, Fraction):
-        return mp.mpf(value.numerator) / value.denominator
-    return mp.mpf(value)
-
-
-def _power(mp, a, b):
-    p = b[0, 0]
-    if p == int(p):
-        k = int(p)
-        return _map(a, lambda x: x ** k)
-    return _map(a, lambda x: mp.power(x, p))
-
-
-def _hadamard(mp, args):
-    out = args[0].copy()
-    for b in args[1:]:
-        for i in range(out.rows):
-            for j in range(out.cols):
-                out[i, j] *= b[i, j]
-    return out
-
-
-def _hdiv(mp, a, b):
-    out = a.copy()
-    for i in range(out.rows):
-        for j in range(out.cols):
-            out[i, j] /= b[i, j]
-    return out
-
-
-def _softmax(mp, a):
-    out = a.copy()
-    for j in range(a.cols):
-        col = [a[i, j] for i in range(a.rows)]
-        top = max(col)
-        e = [mp.exp(x - top) for x in col]
-        total = mp.fsum(e)
-        for i in range(a.rows):
-            out[i, j] = e[i] / total
-    return out
-
-
-def _logsumexp(mp, a):
-    xs = _entries(a)
-    top = max(xs)
-    return top + mp.log(mp.fsum(mp.exp(x - top) for x in xs))
-
-
-def _logdet(mp, a):
-    d = mp.det(a)
-    if d <= 0:
-        raise ZeroDivisionError("logdet of a matrix with det ≤ 0")
-    return mp.log(d)
-
-
-def _matmul(args):
-    out = args[0]
-    for b in args[1:]:
-        out = out * b
-    return out
-
-
-def _ops(mp):
-    return {
-        "add": lambda n, a, s: _add(a),
-        "scale": lambda n, a, s: a[1] * a[0][0, 0],
-        "matmul": lambda n, a, s: _matmul(a),
-        "transpose": lambda n, a, s: a[0].T,
-        "inv": lambda n, a, s: mp.inverse(a[0]),
-        "matpow": lambda n, a, s: a[0] ** n.attr,
-        "pow": lambda n, a, s: _power(mp, a[0], a[1]),
-        "epow": lambda n, a, s: _power(mp, a[0], a[1]),
-        "hadamard": lambda n, a, s: _hadamard(mp, a),
-        "hdiv": lambda n, a, s: _hdiv(mp, a[0], a[1]),
-        "tr": lambda n, a, s: _scalar(mp, mp.fsum(a[0][i, i] for i in range(a[0].rows))),
-        "det": lambda n, a, s: _scalar(mp, mp.det(a[0])),
-        "logdet": lambda n, a, s: _scalar(mp, _logdet(mp, a[0])),
-        "sum": lambda n, a, s: _scalar(mp, mp.fsum(_entries(a[0]))),
-        "norm1": lambda n, a, s: _scalar(mp, mp.fsum(abs(x) for x in _entries(a[0]))),
-        "norm2": lambda n, a, s: _scalar(mp, mp.sqrt(mp.fsum(x * x for x in _entries(a[0])))),
-        "logsumexp": lambda n, a, s: _scalar(mp, _logsumexp(mp, a[0])),
-        "softmax": lambda n, a, s: _softmax(mp, a[0]),
-        "diag_embed": lambda n, a, s: mp.diag([a[0][i, 0] for i in range(a[0].rows)]),
-        "diag_extract": lambda n, a, s: mp.matrix([[a[0][i, i]] for i in range(a[0].rows)]),
-        "const": lambda n, a, s: _scalar(mp, _const(mp, n.attr)),
-        "zero": lambda n, a, s: mp.zeros(*s(n.shape)),
-        "ones": lambda n, a, s: mp.ones(*s(n.shape)),
-        "eye": lambda n, a, s: mp.eye(s(n.shape)[0]),
-    }
-
-
-def _add(args):
-    out = args[0]
-    for b in args[1:]:
-        out = out + b
-    return out
 
 
 def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict | None = None,
@@ -165,12 +36,11 @@ def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict 
     """node's value as an mpmath matrix; variables from float64 arrays (converted exactly).
     Raises Unsupported for an operation without a rule here, ZeroDivisionError or
     ValueError where the value does not exist."""
-    from .ops import ELEMENTWISE
+    from .ops import ELEMENTWISE, table
 
     mp = _mp()
     values = cache if cache is not None else {}
-    functions = _elementwise(mp)
-    ops = _ops(mp)
+    precise = table("precise")
 
     def size(shape):
         return tuple(1 if d is E.ONE else sizes[d] for d in shape)
@@ -181,17 +51,13 @@ def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict 
                 continue
             if n.op == "var":
                 values[n] = mp.matrix(np.asarray(env[n.attr[0]], dtype=float).tolist())
-            elif n.op == "fn":
-                entry = ELEMENTWISE.get(n.attr)
-                if entry is not None and entry.definition is not None:
-                    values[n] = evaluate(entry.definition(n.args[0]), env, sizes, values,
-                                         digits)
-                elif n.attr in functions:
-                    values[n] = _map(values[n.args[0]], functions[n.attr])
-                else:
-                    raise Unsupported(n.attr)
-            elif n.op in ops:
-                values[n] = ops[n.op](n, [values[a] for a in n.args], size)
+            elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+                values[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), env, sizes,
+                                     values, digits)
+            elif n.op == "fn" and ELEMENTWISE[n.attr].mpmath is None:
+                raise Unsupported(n.attr)
+            elif n.op in precise:
+                values[n] = precise[n.op](mp, n, [values[a] for a in n.args], size)
             else:
                 raise Unsupported(n.op)
     return values[node]

@@ -8,92 +8,13 @@ subexpression is peeled once, with the sum of its G's (reverse mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import expr as E
 from .errors import InternalError
+from .ops import table
 
-Peel = Iterator[tuple[E.Node, E.Node]]  # (inner linear node, its G)
-
-
-@dataclass(frozen=True)
-class PeelRule:
-    label: str  # the trace identity that justifies the step
-    apply: Callable[[E.Node, E.Node], Peel]
-
-
-def _peel_marker(n, g):
-    yield n.args[0], g
-
-
-def _peel_add(n, g):
-    for a in n.args:
-        if E.has_differential(a):
-            yield a, g
-
-
-def _peel_scale(n, g):
-    c, x = n.args
-    if E.has_differential(x):
-        yield x, E.scale(c, g)
-    else:  # the scalar factor carries the differential: ⟨G, dc·M⟩ = dc·⟨G, M⟩
-        yield c, E.inner(g, x)
-
-
-def _peel_matmul(n, g):
-    f = n.args
-    (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
-    left = [E.transpose(a) for a in reversed(f[:i])]
-    right = [E.transpose(a) for a in reversed(f[i + 1:])]
-    yield f[i], E.matmul(*left, g, *right) if (left or right) else g
-
-
-def _peel_transpose(n, g):
-    yield n.args[0], E.transpose(g)
-
-
-def _peel_hadamard(n, g):
-    f = n.args
-    (i,) = [k for k, a in enumerate(f) if E.has_differential(a)]
-    yield f[i], E.hadamard(g, *f[:i], *f[i + 1:])
-
-
-def _peel_hdiv(n, g):
-    yield n.args[0], E.hdiv(g, n.args[1])
-
-
-def _peel_trace(n, g):
-    x = n.args[0]
-    yield x, E.scale(g, E.eye(x.shape[0]))
-
-
-def _peel_sum(n, g):
-    x = n.args[0]
-    yield x, E.scale(g, E.ones(x.shape))
-
-
-def _peel_diag_embed(n, g):
-    yield n.args[0], E.diag_extract(g)
-
-
-def _peel_diag_extract(n, g):
-    yield n.args[0], E.diag_embed(g)
-
-
-PEEL: dict[str, PeelRule] = {
-    "dnode": PeelRule("", _peel_marker),
-    "add": PeelRule("linearity: tr(Gᵀ(A + B)) = tr(GᵀA) + tr(GᵀB)", _peel_add),
-    "scale": PeelRule("linearity: scalars move out of the trace", _peel_scale),
-    "matmul": PeelRule("cyclic property: tr(Gᵀ·P·L·Q) = tr((PᵀGQᵀ)ᵀ L)", _peel_matmul),
-    "transpose": PeelRule("tr(Aᵀ) = tr(A): tr(Gᵀ Lᵀ) = tr((Gᵀ)ᵀ L)", _peel_transpose),
-    "hadamard": PeelRule("tr(Gᵀ(S ⊙ L)) = tr((S ⊙ G)ᵀ L)", _peel_hadamard),
-    "hdiv": PeelRule("tr(Gᵀ(L ⊘ S)) = tr((G ⊘ S)ᵀ L)", _peel_hdiv),
-    "tr": PeelRule("a scalar is its own trace: g·tr(L) = tr((g·I)ᵀ L)", _peel_trace),
-    "sum": PeelRule("sum(L) = tr((1 1ᵀ)ᵀ L)", _peel_sum),
-    "diag_embed": PeelRule("tr(Gᵀ diag(l)) = diag(G)ᵀ l", _peel_diag_embed),
-    "diag_extract": PeelRule("g ᵀdiag(L) = tr(diag(g)ᵀ L)", _peel_diag_extract),
-}
+PEEL = table("peel")  # op → the operator's declared transpose rule (matdiff/ops)
 
 
 @dataclass(frozen=True)

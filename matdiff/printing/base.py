@@ -105,7 +105,6 @@ class Printer:
     """Subclasses set the spellings; `doc(node)` returns the printed text."""
 
     minus = "-"
-    kron_sep = " kron "
     plus_sep = " + "
     minus_sep = " - "
 
@@ -116,13 +115,32 @@ class Printer:
     def doc(self, node: E.Node) -> str:
         return self.show(node)[0]
 
+    notation = "text"  # which field of an operator's Spelling this printer reads
+
     def show(self, node: E.Node) -> tuple[str, int]:
         hit = self.memo.get(node)
         if hit is None:
             name = self.names.get(node)
-            hit = (name, ATOM) if name is not None else getattr(self, "p_" + node.op)(node)
+            hit = (name, ATOM) if name is not None else self.spell(node)
             self.memo[node] = hit
         return hit
+
+    def spell(self, node: E.Node) -> tuple[str, int]:
+        """The notation's own grammar (sums, products, powers, leaves) is a p_<op> method;
+        every other operator is spelled as it declares (matdiff/ops: a call name or a
+        special form such as ‖x‖)."""
+        method = getattr(self, "p_" + node.op, None)
+        if method is not None:
+            return method(node)
+        from ..ops import OPERATORS
+
+        op = OPERATORS.get(node.op)
+        spelling = getattr(op.spelling, self.notation, None) if op is not None else None
+        if spelling is None:
+            raise TypeError(f"no {self.notation} spelling for '{node.op}'")
+        if isinstance(spelling, str):
+            return self.call(spelling, *node.args)
+        return spelling(self, node)
 
     def at(self, node: E.Node, level: int) -> str:
         """node printed so that it binds at least as tightly as `level`."""
@@ -244,51 +262,3 @@ class Printer:
 
     def func_name(self, name: str) -> str:
         return name
-
-    def p_fn(self, node):
-        return self.call(node.attr, node.args[0])
-
-    def p_tr(self, node):
-        return self.call("tr", node.args[0])
-
-    def p_det(self, node):
-        return self.call("det", node.args[0])
-
-    def p_logdet(self, node):
-        return self.call("logdet", node.args[0])
-
-    def p_sum(self, node):
-        return self.call("sum", node.args[0])
-
-    def p_norm1(self, node):
-        return self.call("norm1", node.args[0])
-
-    def p_norm2(self, node):
-        return self.call("norm2", node.args[0])
-
-    def p_logsumexp(self, node):
-        return self.call("logsumexp", node.args[0])
-
-    def p_softmax(self, node):
-        return self.call("softmax", node.args[0])
-
-    def p_diag_embed(self, node):
-        return self.call("diag", node.args[0])
-
-    def p_diag_extract(self, node):
-        return self.call("diag", node.args[0])
-
-    def p_inv(self, node):
-        return self.call("inv", node.args[0])
-
-    # vec / Kronecker forms (jacobian --vec): not in the expression language
-    def p_kron(self, node):
-        a, b = node.args
-        return f"{self.first_factor(a, 'kron')}{self.kron_sep}{self.at(b, UNARY)}", PRODUCT
-
-    def p_vec(self, node):
-        return self.call("vec", node.args[0])
-
-    def p_commutation(self, node):
-        rows, cols = node.attr
-        return f"K({rows.name},{cols.name})", ATOM

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from .. import expr as E
-from ..ops import ELEMENTWISE
 from ..shapes import GREEK_NAMES
 from .base import ATOM, POSTFIX, PRODUCT, Printer, format_number
 
@@ -65,18 +64,13 @@ def latex_number(text: str) -> str:
 
 
 class LatexPrinter(Printer):
+    notation = "latex"
     times = " "
     hadamard_sep = r" \odot "
     hdiv_sep = r" \oslash "
     transpose_mark = r"^{\top}"
-    kron_sep = r" \otimes "
 
-    def p_commutation(self, node):
-        rows, cols = node.attr
-        return rf"K_{{{rows.name},{cols.name}}}", ATOM
 
-    def p_vec(self, node):
-        return self.call(r"\operatorname{vec}", node.args[0])
 
     def paren(self, text):
         return rf"\left({text}\right)"
@@ -122,61 +116,21 @@ class LatexPrinter(Printer):
             return rf"{self.at(inner.args[0], POSTFIX)}^{{-\top}}", POSTFIX
         return super().p_transpose(node)
 
-    def p_inv(self, node):
-        return rf"{self.at(node.args[0], POSTFIX)}^{{-1}}", POSTFIX
 
     def call(self, name, *args):
         inner = ", ".join(self.doc(a) for a in args)
         return rf"{name}\left({inner}\right)", ATOM
 
-    def p_fn(self, node):
-        entry = ELEMENTWISE[node.attr]
-        x = node.args[0]
-        if node.attr == "abs":
-            return rf"\left|{self.doc(x)}\right|", ATOM
-        if node.attr == "sqrt":
-            return rf"\sqrt{{{self.doc(x)}}}", ATOM
-        if node.attr in _SIGMOID:  # bold: the scalar variable sigma is the italic \sigma
-            return self.call(_SIGMOID[node.attr], x)
-        name = entry.latex or "\\" + entry.name
-        if entry.latex is None and entry.name not in ("exp", "log", "sin", "cos", "tan",
-                                                      "tanh"):
-            name = rf"\operatorname{{{entry.name}}}"
-        return self.call(name, x)
 
-    def p_tr(self, node):
-        return self.call(r"\operatorname{tr}", node.args[0])
 
-    def p_det(self, node):
-        return self.call(r"\det", node.args[0])
 
-    def p_logdet(self, node):
-        return self.call(r"\log\det", node.args[0])
 
-    def p_sum(self, node):
-        x = node.args[0]
-        if x.kind == "vector":
-            return rf"\mathbf{{1}}^{{\top}} {self.at(x, POSTFIX)}", PRODUCT
-        return self.call(r"\operatorname{sum}", x)
 
-    def p_norm2(self, node):
-        x = node.args[0]
-        sub = "_F" if x.kind == "matrix" else ""
-        return rf"\left\|{self.doc(x)}\right\|{sub}", ATOM
 
-    def p_norm1(self, node):
-        return rf"\left\|{self.doc(node.args[0])}\right\|_1", ATOM
 
-    def p_logsumexp(self, node):
-        return self.call(r"\operatorname{logsumexp}", node.args[0])
 
-    def p_softmax(self, node):
-        return self.call(r"\operatorname{softmax}", node.args[0])
 
-    def p_diag_embed(self, node):
-        return self.call(r"\operatorname{diag}", node.args[0])
 
-    p_diag_extract = p_diag_embed
 
     def p_zero(self, node):
         return "0", ATOM
@@ -188,7 +142,6 @@ class LatexPrinter(Printer):
         return "I", ATOM
 
 
-_SIGMOID = {"sigmoid": r"\boldsymbol{\sigma}", "sigmoid'": r"\boldsymbol{\sigma}'"}
 
 
 def to_latex(node: E.Node, names=None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import expr as E
-from ..ops import ELEMENTWISE
 from .base import ATOM, Printer
 
 
@@ -14,11 +13,6 @@ class TextPrinter(Printer):
     epow_sep = ".^"
     transpose_mark = "'"
 
-    def p_fn(self, node):
-        entry = ELEMENTWISE[node.attr]
-        if entry.definition is not None:  # σ' is not in the language: spell out its meaning
-            return self.show(entry.definition(node.args[0]))
-        return self.call(node.attr, node.args[0])
 
     def p_zero(self, node):
         return self._fill(node, "0")

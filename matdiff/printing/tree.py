@@ -5,16 +5,6 @@ from __future__ import annotations
 from .. import expr as E
 from .unicode import UnicodePrinter
 
-_LABELS = {
-    "add": "sum", "scale": "scaling", "matmul": "matrix product", "transpose": "transpose",
-    "inv": "inverse", "matpow": "matrix power", "pow": "power", "hadamard": "element-wise product",
-    "hdiv": "element-wise division", "epow": "element-wise power", "tr": "trace",
-    "det": "determinant", "logdet": "log-determinant", "sum": "sum of entries",
-    "norm1": "1-norm", "norm2": "2-norm", "logsumexp": "log-sum-exp", "softmax": "softmax",
-    "diag_embed": "diagonal matrix", "diag_extract": "diagonal", "const": "number",
-    "ones": "all-ones", "eye": "identity", "zero": "zero",
-}
-
 
 def label(node: E.Node, printer: UnicodePrinter) -> str:
     shape = E.shape_text(node.shape)
@@ -23,7 +13,10 @@ def label(node: E.Node, printer: UnicodePrinter) -> str:
     if node.op == "fn":
         what = f"element-wise {node.attr}"
     else:
-        what = _LABELS.get(node.op, node.op)
+        from ..ops import OPERATORS
+
+        op = OPERATORS.get(node.op)
+        what = op.label if op is not None else node.op
     if node.op == "const":
         what = f"number {printer.doc(node)}"
     if node.op == "matpow":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from .. import expr as E
-from ..ops import ELEMENTWISE
 from .base import ATOM, POSTFIX, PRODUCT, Printer
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -14,6 +13,7 @@ _SIMPLE = re.compile(r"^[A-Za-zα-ωΑ-Ω][₀-₉]*[ᵀ⁻¹]*$|^\(.*\)[ᵀ⁻�
 
 
 class UnicodePrinter(Printer):
+    notation = "unicode"
     times = ""
     minus = "−"
     minus_sep = " − "
@@ -21,7 +21,6 @@ class UnicodePrinter(Printer):
     hdiv_sep = " ⊘ "
     epow_sep = "^∘"
     transpose_mark = "ᵀ"
-    kron_sep = " ⊗ "
 
     def var_name(self, name: str) -> str:
         m = re.fullmatch(r"([A-Za-zα-ωΑ-Ω]+)_?(\d+)", name)
@@ -62,30 +61,11 @@ class UnicodePrinter(Printer):
             return f"{self.at(inner.args[0], POSTFIX)}⁻ᵀ", POSTFIX
         return super().p_transpose(node)
 
-    def p_inv(self, node):
-        return f"{self.at(node.args[0], POSTFIX)}⁻¹", POSTFIX
 
-    def p_fn(self, node):
-        entry = ELEMENTWISE[node.attr]
-        if node.attr == "abs":
-            return f"|{self.doc(node.args[0])}|", ATOM
-        return self.call(entry.unicode or entry.name, node.args[0])
 
-    def p_norm2(self, node):
-        x = node.args[0]
-        return f"‖{self.doc(x)}‖" + ("_F" if x.kind == "matrix" else ""), ATOM
 
-    def p_norm1(self, node):
-        return f"‖{self.doc(node.args[0])}‖₁", ATOM
 
-    def p_sum(self, node):
-        x = node.args[0]
-        if x.kind == "vector":
-            return f"1ᵀ{self.at(x, POSTFIX)}", PRODUCT
-        return self.call("sum", x)
 
-    def p_logdet(self, node):
-        return f"log det({self.doc(node.args[0])})", ATOM
 
     def p_zero(self, node):
         return "0", ATOM

@@ -1,0 +1,40 @@
+"""The operator catalogue: each IR operator declared once, with every fact about it.
+
+    registry.py      the Operator record, `declare`, and the lookups the stages use
+    combinators.py   rules derived once per family (linear operators, Leibniz products)
+    structure.py     sums, scalings, products, transposes, constants
+    elementwise.py   element-wise functions: one row each, applied by the operator `fn`
+    reductions.py    tr, sum, norms, logsumexp, softmax, diag
+    matrix.py        inv, matrix and scalar powers, det, logdet
+    kronecker.py     kron, vec and the commutation matrix of the vec forms
+
+Importing this package declares every operator."""
+
+from . import elementwise, kronecker, matrix, reductions, structure  # noqa: F401  (declare)
+from .elementwise import ELEMENTWISE, Elementwise, derivative
+from .registry import (
+    OPERATORS,
+    REQUIRED,
+    DRule,
+    MissingRule,
+    Operator,
+    PeelRule,
+    Spelling,
+    rule,
+    table,
+)
+
+__all__ = [
+    "ELEMENTWISE",
+    "Elementwise",
+    "derivative",
+    "OPERATORS",
+    "REQUIRED",
+    "DRule",
+    "MissingRule",
+    "Operator",
+    "PeelRule",
+    "Spelling",
+    "rule",
+    "table",
+]

@@ -1,0 +1,142 @@
+"""Inverses, powers and determinants, each with its textbook differential:
+dX⁻¹ = −X⁻¹dX X⁻¹, d det X = det X tr(X⁻¹dX), d log det X = tr(X⁻¹dX)."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from ..printing.base import POSTFIX
+from .lazy import np
+from .registry import DRule, Operator, Spelling, declare
+
+
+def _np_scalar(v):
+    return np.full((1, 1), v)
+
+
+# ---------------------------------------------------------------- inv
+
+
+def _d_inv(ctx, n, d):
+    return E.neg(E.matmul(n, d(n.args[0]), n))
+
+
+def _np_inv(x):
+    try:
+        return np.linalg.inv(x)
+    except np.linalg.LinAlgError:  # singular here: no value (the caller tries other data)
+        return np.full(x.shape, np.nan)
+
+
+declare(Operator(
+    "inv", "inverse",
+    d=DRule("d(X⁻¹) = −X⁻¹·dX·X⁻¹", _d_inv),
+    numeric=lambda n, a, s: _np_inv(a[0]),
+    exact=lambda sp, n, a, s: a[0].adjugate(method="berkowitz") / a[0].det(method="berkowitz"),
+    precise=lambda mp, n, a, s: mp.inverse(a[0]),
+    spelling=Spelling("inv", lambda p, n: (f"{p.at(n.args[0], POSTFIX)}⁻¹", POSTFIX),
+                      lambda p, n: (rf"{p.at(n.args[0], POSTFIX)}^{{-1}}", POSTFIX)),
+))
+
+# ---------------------------------------------------------------- matpow (printed as a power)
+
+
+def _d_matpow(ctx, n, d):
+    x, k = n.args[0], n.attr
+    dx = d(x)
+    return E.add(*[E.matmul(E.matpow(x, j), dx, E.matpow(x, k - 1 - j)) for j in range(k)])
+
+
+declare(Operator(
+    "matpow", "matrix power",
+    d=DRule("d(Xᵏ) = Σⱼ Xʲ·dX·Xᵏ⁻¹⁻ʲ", _d_matpow),
+    numeric=lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
+    exact=lambda sp, n, a, s: a[0] ** n.attr,
+    precise=lambda mp, n, a, s: a[0] ** n.attr,
+))
+
+# ---------------------------------------------------------------- pow, epow
+
+
+def _d_pow(ctx, n, d):
+    a, b = n.args
+    da, db = d(a), d(b)
+    by_base = E.scale(E.scale(b, E.power(a, E.add(b, E.const(-1)))), da)
+    by_exponent = E.scale(E.scale(n, E.fn("log", a)), db)
+    return E.add(by_base, by_exponent)
+
+
+def _d_epow(ctx, n, d):
+    x, p = n.args
+    by_base = E.hadamard(E.scale(p, E.epow(x, E.add(p, E.const(-1)))), d(x))
+    by_exponent = E.scale(d(p), E.hadamard(n, E.fn("log", x)))
+    return E.add(by_base, by_exponent)
+
+
+def _sp_power(sp, a, b):
+    return a.applyfunc(lambda x: x ** b[0, 0])
+
+
+def _mp_power(mp, a, b):
+    p = b[0, 0]
+    if p == int(p):
+        k = int(p)
+        return a.apply(lambda x: x ** k)
+    return a.apply(lambda x: mp.power(x, p))
+
+
+declare(Operator(
+    "pow", "power",
+    d=DRule("d(aᵇ) = b·aᵇ⁻¹·da + aᵇ·log(a)·db", _d_pow),
+    numeric=lambda n, a, s: np.power(a[0], a[1]),
+    exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
+    precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
+))
+declare(Operator(
+    "epow", "element-wise power",
+    d=DRule("d(X^∘p) = p·X^∘(p−1) ⊙ dX (+ X^∘p ⊙ log X · dp)", _d_epow),
+    numeric=lambda n, a, s: np.power(a[0], a[1]),
+    exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
+    precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
+))
+
+# ---------------------------------------------------------------- det, logdet
+
+
+def _d_det(ctx, n, d):
+    x = n.args[0]
+    return E.scale(n, E.trace(E.matmul(E.inv(x), d(x))))
+
+
+def _d_logdet(ctx, n, d):
+    x = n.args[0]
+    return E.trace(E.matmul(E.inv(x), d(x)))
+
+
+def _np_logdet(x):
+    sign, value = np.linalg.slogdet(x)
+    return value if sign > 0 else np.nan
+
+
+def _mp_logdet(mp, a):
+    d = mp.det(a)
+    if d <= 0:
+        raise ZeroDivisionError("logdet of a matrix with det ≤ 0")
+    return mp.log(d)
+
+
+declare(Operator(
+    "det", "determinant",
+    d=DRule("d det(X) = det(X)·tr(X⁻¹dX)", _d_det),
+    numeric=lambda n, a, s: _np_scalar(np.linalg.det(a[0])),
+    exact=lambda sp, n, a, s: sp.Matrix([[a[0].det(method="berkowitz")]]),
+    precise=lambda mp, n, a, s: mp.matrix([[mp.det(a[0])]]),
+    spelling=Spelling("det", "det", r"\det"),
+))
+declare(Operator(
+    "logdet", "log-determinant",
+    d=DRule("d log det(X) = tr(X⁻¹dX)", _d_logdet),
+    numeric=lambda n, a, s: _np_scalar(_np_logdet(a[0])),
+    exact=lambda sp, n, a, s: sp.Matrix([[sp.log(a[0].det(method="berkowitz"))]]),
+    precise=lambda mp, n, a, s: mp.matrix([[_mp_logdet(mp, a[0])]]),
+    spelling=Spelling("logdet", lambda p, n: p.call("log det", n.args[0]), r"\log\det"),
+))

@@ -1,0 +1,222 @@
+"""Sums, products, transposes and constants: the operators every expression is made of.
+
+Sums and transposes are linear (their differential and peel rule follow from linearity); the
+three products share the Leibniz rule. How the notations write them (juxtaposition, ⊙, ᵀ) is
+the printers' precedence machinery, not a spelling here."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from .combinators import constant_d, leibniz_d, linear_d, the_differential_factor
+from .lazy import np
+from .registry import DRule, Operator, PeelRule, declare
+
+# ---------------------------------------------------------------- precise helpers
+
+
+def _mp_sum(args):
+    out = args[0]
+    for b in args[1:]:
+        out = out + b
+    return out
+
+
+def _mp_product(args):
+    out = args[0]
+    for b in args[1:]:
+        out = out * b
+    return out
+
+
+def _mp_entrywise(mp, args, combine):
+    out = args[0].copy()
+    for b in args[1:]:
+        for i in range(out.rows):
+            for j in range(out.cols):
+                out[i, j] = combine(out[i, j], b[i, j])
+    return out
+
+
+def _np_chain(factors):
+    if 2 < len(factors) <= 8:
+        return np.linalg.multi_dot(factors)
+    out = factors[0]  # a long chain: left to right (multi_dot's order search is cubic)
+    for b in factors[1:]:
+        out = out @ b
+    return out
+
+
+def _sp_hadamard(a):
+    out = a[0]
+    for b in a[1:]:
+        out = out.multiply_elementwise(b)
+    return out
+
+
+# ---------------------------------------------------------------- add
+
+
+def _peel_add(n, g):
+    for a in n.args:
+        if E.has_differential(a):
+            yield a, g
+
+
+declare(Operator(
+    "add", "sum",
+    d=linear_d("d(X + Y) = dX + dY", lambda n, *ds: E.add(*ds)),
+    peel=PeelRule("linearity: tr(Gᵀ(A + B)) = tr(GᵀA) + tr(GᵀB)", _peel_add),
+    numeric=lambda n, a, s: sum(a[1:], a[0]),
+    exact=lambda sp, n, a, s: sum(a[1:], a[0]),
+    precise=lambda mp, n, a, s: _mp_sum(a),
+))
+
+# ---------------------------------------------------------------- scale: c·X
+
+
+def _d_scale(ctx, n, d):
+    c, x = n.args
+    return E.add(E.scale(d(c), x), E.scale(c, d(x)))
+
+
+def _peel_scale(n, g):
+    c, x = n.args
+    if E.has_differential(x):
+        yield x, E.scale(c, g)
+    else:  # the scalar factor carries the differential: ⟨G, dc·M⟩ = dc·⟨G, M⟩
+        yield c, E.inner(g, x)
+
+
+declare(Operator(
+    "scale", "scaling",
+    d=DRule("d(aX) = da·X + a·dX", _d_scale),
+    peel=PeelRule("linearity: scalars move out of the trace", _peel_scale),
+    numeric=lambda n, a, s: a[0] * a[1],
+    exact=lambda sp, n, a, s: a[1] * a[0][0, 0],
+    precise=lambda mp, n, a, s: a[1] * a[0][0, 0],
+))
+
+# ---------------------------------------------------------------- matmul
+
+
+def _peel_matmul(n, g):
+    f = n.args
+    i = the_differential_factor(n)
+    left = [E.transpose(a) for a in reversed(f[:i])]
+    right = [E.transpose(a) for a in reversed(f[i + 1:])]
+    yield f[i], E.matmul(*left, g, *right) if (left or right) else g
+
+
+declare(Operator(
+    "matmul", "matrix product",
+    d=leibniz_d("d(XY) = dX·Y + X·dY", E.matmul),
+    peel=PeelRule("cyclic property: tr(Gᵀ·P·L·Q) = tr((PᵀGQᵀ)ᵀ L)", _peel_matmul),
+    numeric=lambda n, a, s: _np_chain(a),
+    exact=lambda sp, n, a, s: _mp_product(a),
+    precise=lambda mp, n, a, s: _mp_product(a),
+))
+
+# ---------------------------------------------------------------- hadamard, hdiv
+
+
+def _peel_hadamard(n, g):
+    f = n.args
+    i = the_differential_factor(n)
+    yield f[i], E.hadamard(g, *f[:i], *f[i + 1:])
+
+
+declare(Operator(
+    "hadamard", "element-wise product",
+    d=leibniz_d("d(X ⊙ Y) = dX ⊙ Y + X ⊙ dY", E.hadamard),
+    peel=PeelRule("tr(Gᵀ(S ⊙ L)) = tr((S ⊙ G)ᵀ L)", _peel_hadamard),
+    numeric=lambda n, a, s: np.prod(np.stack(a), axis=0),
+    exact=lambda sp, n, a, s: _sp_hadamard(a),
+    precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x * y),
+))
+
+
+def _d_hdiv(ctx, n, d):
+    a, b = n.args
+    return E.sub(E.hdiv(d(a), b), E.hadamard(E.hdiv(a, E.epow(b, E.const(2))), d(b)))
+
+
+def _peel_hdiv(n, g):
+    yield n.args[0], E.hdiv(g, n.args[1])
+
+
+declare(Operator(
+    "hdiv", "element-wise division",
+    d=DRule("d(X ⊘ Y) = dX ⊘ Y − X ⊙ dY ⊘ Y²", _d_hdiv),
+    peel=PeelRule("tr(Gᵀ(L ⊘ S)) = tr((G ⊘ S)ᵀ L)", _peel_hdiv),
+    numeric=lambda n, a, s: a[0] / a[1],
+    exact=lambda sp, n, a, s: a[0].multiply_elementwise(a[1].applyfunc(lambda x: 1 / x)),
+    precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x / y),
+))
+
+# ---------------------------------------------------------------- transpose
+
+
+def _peel_transpose(n, g):
+    yield n.args[0], E.transpose(g)
+
+
+declare(Operator(
+    "transpose", "transpose",
+    d=linear_d("d(Xᵀ) = (dX)ᵀ", lambda n, dx: E.transpose(dx)),
+    peel=PeelRule("tr(Aᵀ) = tr(A): tr(Gᵀ Lᵀ) = tr((Gᵀ)ᵀ L)", _peel_transpose),
+    numeric=lambda n, a, s: a[0].T,
+    exact=lambda sp, n, a, s: a[0].T,
+    precise=lambda mp, n, a, s: a[0].T,
+))
+
+# ---------------------------------------------------------------- constants
+
+
+def _const_exact(sp, n):
+    value = n.attr
+    return sp.Rational(value.numerator, value.denominator) if hasattr(value, "numerator") \
+        else sp.nsimplify(value)
+
+
+def _const_precise(mp, n):
+    value = n.attr
+    if hasattr(value, "numerator"):
+        return mp.mpf(value.numerator) / value.denominator
+    return mp.mpf(value)
+
+
+declare(Operator(
+    "const", "number", d=constant_d(),
+    numeric=lambda n, a, s: np.full((1, 1), float(n.attr)),
+    exact=lambda sp, n, a, s: sp.Matrix([[_const_exact(sp, n)]]),
+    precise=lambda mp, n, a, s: mp.matrix([[_const_precise(mp, n)]]),
+))
+declare(Operator(
+    "zero", "zero", d=constant_d(),
+    numeric=lambda n, a, s: np.zeros(s(n.shape)),
+    exact=lambda sp, n, a, s: sp.zeros(*s(n.shape)),
+    precise=lambda mp, n, a, s: mp.zeros(*s(n.shape)),
+))
+declare(Operator(
+    "ones", "all-ones", d=constant_d(),
+    numeric=lambda n, a, s: np.ones(s(n.shape)),
+    exact=lambda sp, n, a, s: sp.ones(*s(n.shape)),
+    precise=lambda mp, n, a, s: mp.ones(*s(n.shape)),
+))
+declare(Operator(
+    "eye", "identity", d=constant_d(),
+    numeric=lambda n, a, s: np.eye(s(n.shape)[0]),
+    exact=lambda sp, n, a, s: sp.eye(s(n.shape)[0]),
+    precise=lambda mp, n, a, s: mp.eye(s(n.shape)[0]),
+))
+
+# ---------------------------------------------------------------- the differential's marker
+
+
+def _peel_marker(n, g):
+    yield n.args[0], g
+
+
+# d(node) wrapped so that it stays one node of the linear DAG where sums flatten: the trace
+# pass reports ∂f/∂node for intermediates (∂l/∂a₂ in a network). Never in an expression.
+declare(Operator("dnode", "differential of a node", peel=PeelRule("", _peel_marker)))

@@ -258,6 +258,13 @@ def _operation_problem(n: E.Node, values: dict) -> Problem | None:
             if np.min(np.abs(np.cos(a))) <= 1e-3:
                 return Problem(n, n.args[0], "is at a pole of tan", True)
         elif name in KINKED:
+            inner = n.args[0]
+            while inner.op == "fn" and inner.attr == "relu" and inner.args[0] in values:
+                # sign(relu(y)), relu's derivative, is flat where relu(y) = 0: y's zero is the
+                # kink, not the whole half-space where relu(y) vanishes
+                inner = inner.args[0]
+            a = values[inner]
+            scale = max(1.0, float(np.max(np.abs(a))))
             if np.min(np.abs(a)) <= KINK_MARGIN * scale:
                 return Problem(n, n.args[0], f"is at a kink of {name}", False)
     return None
@@ -357,10 +364,14 @@ MODES = [("signed", 1.0), ("positive", 1.0), ("signed", 0.3), ("positive", 0.2),
 
 
 def _mode_value(kind, shape, rng, mode, scale):
-    if mode == "unit":  # largest singular value 1: high matrix powers neither over- nor underflow
+    if mode == "unit" and shape != (1, 1):
+        # largest singular value 1: high matrix powers neither over- nor underflow (a scalar
+        # would become exactly ±1, where (−1)^a looks defined)
         x = random_value(kind, shape, rng, "signed")
         top = float(np.linalg.norm(x, 2)) if x.size else 1.0
         return x / top if top > 0 else x
+    if mode == "unit":
+        mode = "signed"
     if mode == "negative":
         x = random_value(kind, shape, rng, "positive")
         return -x if kind not in ("spd",) else x

@@ -253,3 +253,38 @@ def test_json_steps_are_before_after_rule():
                            "--steps").stdout)
     assert data["steps"] and all(set(s) == {"before", "after", "rule"} for s in data["steps"])
     assert any(s["rule"].startswith("cyclic") for s in data["steps"])
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("relu(a)", "a", "1"),  # relu's negative side must be sampled
+    ("sum(relu(A*x))", "x", "A'*vector(1)"),  # the forgotten mask
+    ("sum(relu(x))", "x", "vector(1) + 0*x"),
+    ("sum(abs(x))", "x", "sign(x - 0.01*vector(1))"),  # a kink moved by 0.01
+    ("sum(relu(x))", "x", "sign(relu(x - 0.001*vector(1)))"),
+    ("a^2", "a", "2*a + relu(a - 1000)"),  # a kink far out
+])
+def test_piecewise_claims_wrong_between_or_beyond_kinks(expr, wrt, claim):
+    verdict = check_claim(expr, wrt, claim)
+    assert verdict.status == "wrong", verdict.text
+
+
+def test_a_wrong_term_far_out_is_not_called_a_constant_factor():
+    verdict = check_claim("a^2", "a", "2*a + relu(a - 100)")
+    assert verdict.status == "wrong" and "constant factor" not in verdict.text
+
+
+def test_power_of_a_negative_base_is_undefined():
+    with pytest.raises(MatdiffError, match="undefined"):
+        derive("(-1)^a", ["a"])
+
+
+def test_self_check_samples_relu_on_both_sides():
+    from matdiff.numeric import find_point
+
+    result = derive("sum(relu(x))", ["x"], check=False)
+    rng = np.random.default_rng(0)
+    signs = set()
+    for _ in range(6):
+        found = find_point([result.f, *result.gradients.values()], result.typed.variables, rng)
+        signs |= set(np.sign(found.point.env["x"]).ravel())
+    assert signs == {-1.0, 1.0}

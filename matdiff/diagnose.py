@@ -222,7 +222,7 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                               _how_decided(sym_cmp, proof) + " (symmetric parts compared)",
                               proof.equal, status="correct")
     exact_ = False if comparison.precise else None
-    diagnosis = _diagnosis(comparison.differing or samples, cmp_target, wrt, claim_typed,
+    diagnosis = _diagnosis(samples, cmp_target, wrt, claim_typed,
                            comparison.worst, comparison.where, label=label, target=target,
                            symmetric_var=symmetric_var, convention=convention,
                            probability=probability)
@@ -349,11 +349,12 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
     worst, use_precise, compared = 0.0, True, 0
 
     def visit(scale: float) -> None:
-        nonlocal worst, use_precise, compared
         search = find_point(roots, variables, rng, scale=scale, attempts=12)
-        if search.point is None:
-            return
-        env, sizes, values = search.point.env, search.point.sizes, search.point.values
+        if search.point is not None:
+            compare_at(search.point.env, search.point.sizes, search.point.values)
+
+    def compare_at(env, sizes, values) -> None:
+        nonlocal worst, use_precise, compared
         where.append((env, sizes))
         claim_sizes = _claim_sizes(claim_typed, env)
         with np.errstate(all="ignore"):
@@ -401,10 +402,65 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
             visit(scale)
             if all(len(s) == 2 for s in sides.values()):
                 break
+    if piecewise and where:
+        # just either side of each kink's zero crossing: a kink moved by 0.01 differs only
+        # between the two crossings, where no random point falls
+        env0, sizes0 = where[0]
+        for k in kinks_f + kinks_c:
+            k_sizes = (lambda env, s=sizes0: s) if k in kinks_f else \
+                (lambda env: _claim_sizes(claim_typed, env))
+            for env in _straddles(k, k_sizes, env0, variables, rng):
+                with np.errstate(all="ignore"):
+                    values: dict = {}
+                    for r in roots:
+                        evaluate(r, env, sizes0, values)
+                if all(np.all(np.isfinite(values[r])) for r in roots):
+                    compare_at(env, sizes0, values)
     if not samples and not differing:
         return None
     return Comparison(not differing, compared, samples or differing, differing, worst,
                       piecewise, all(len(s) == 2 for s in sides.values()), use_precise, where)
+
+
+def _straddles(kink, sizes_of, env0, variables, rng, entries: int = 3) -> list:
+    """Points a hair either side of where entries of the kink argument cross zero, found by
+    bisection along a random line through env0 (each variable moved along its own random
+    direction, scaled to its entries)."""
+    from .numeric import evaluate, random_direction
+
+    direction = {n: random_direction(v.attr[1], env0[n].shape, rng) *
+                 max(1.0, float(np.max(np.abs(env0[n])))) for n, v in variables.items()}
+
+    def at(t):
+        return {n: env0[n] + t * direction[n] for n in env0}
+
+    def value(t):
+        env = at(t)
+        with np.errstate(all="ignore"):
+            return np.ravel(evaluate(kink, env, sizes_of(env)))
+
+    # out to ±10⁴ times the data's size, geometrically: relu(‖x‖ − 100) kinks far out
+    far = np.logspace(-3, 4, 36)
+    ts = np.concatenate([-far[::-1], [0.0], far])
+    try:
+        grid = [value(t) for t in ts]
+    except (KeyError, ValueError):
+        return []
+    out = []
+    for i in range(min(entries, len(grid[0]))):
+        for lo, hi, a, b in zip(ts, ts[1:], grid, grid[1:]):
+            if not (np.isfinite(a[i]) and np.isfinite(b[i])) or a[i] * b[i] >= 0:
+                continue
+            for _ in range(60):  # bisection to the crossing
+                mid = (lo + hi) / 2
+                if value(mid)[i] * value(lo)[i] <= 0:
+                    hi = mid
+                else:
+                    lo = mid
+            step = 1e-7 * max(1.0, abs(lo))
+            out += [at(lo - step), at(hi + step), at(2 * hi - lo + step)]
+            break
+    return out
 
 
 def _record_sides(seen: set, value) -> None:
@@ -619,7 +675,7 @@ def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label
                         f"(declare --let {name}:probability for one-hot {name})")
     term = _term_diagnosis(samples, result, wrt, claim_typed, points, label)
     if term is not None:
-        return term
+        return term + (f"; seen another way, {symmetric_only}" if symmetric_only else "")
     if symmetric_only is not None:
         return symmetric_only
     diff = _difference(result, wrt, claim_typed, points)
@@ -698,7 +754,8 @@ def _term_diagnosis(samples, result, wrt, claim_typed, points, label) -> str | N
     if len(claim_terms) > 1:
         for j, t in enumerate(claim_terms):
             if holds(lambda r, j=j: _close(r[1] - r[2 + k + j], r[0])):
-                return f"an extra term: without {to_unicode(t)} the claim would be {label}"
+                return (f"an extra term: the claim differs from {label} by {to_unicode(t)}; "
+                        f"without that term it would be {label}")
     return None
 
 

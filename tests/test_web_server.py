@@ -80,6 +80,12 @@ def test_grad_answer(server):
     assert data["graph"].startswith("<svg") and data["graph"].count('<g class="node"') == 5
 
 
+def test_latex_input(server):
+    status, _, data = _post(server.url, "/api/grad",
+                            {"expr": "\\operatorname{tr}(A X B)", "wrt": "X"})
+    assert status == 200 and data["gradients"]["X"]["gradient"] == "A'*B'"
+
+
 def test_all_variables_when_wrt_is_empty(server):
     _, _, data = _post(server.url, "/api/grad", {"expr": "x'*A*x", "wrt": ""})
     assert data["wrt"] == ["x", "A"]

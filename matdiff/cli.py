@@ -13,7 +13,7 @@ import warnings
 
 from .errors import InternalError, MatdiffError, ParseError, ShapeError
 
-EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNPROVED = 0, 1, 2, 3, 4
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
                   "-o", "--output", "--input", "--layout", "--convention", "--batch"}
@@ -72,7 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--let", action="append", default=[], metavar="NAME:KIND",
                         help="declare a variable's kind: scalar, vector, matrix, symmetric, spd, "
                              "probability (a vector summing to 1: one-hot or a distribution) "
-                             "(default: a-g scalar, h-z vector, A-Z matrix, Greek scalar)")
+                             "(default: a-g scalar, h-z vector, A-Z and capital Greek matrix, "
+                             "lower-case Greek scalar; a scalar-default name takes the "
+                             "kind its context needs)")
         sp.add_argument("--plain", action="store_true", help="no colours or boxes")
         sp.add_argument("--input", choices=("auto", "text", "latex"), default="auto",
                         help="how EXPR (and --claim) are read: auto (LaTeX when the text has a "
@@ -438,9 +440,11 @@ def cmd_check(args, out) -> int:
                               "text": verdict.text}, ensure_ascii=False, indent=2) + "\n")
     else:
         out.write(verdict.text + "\n")
-    # "unproved" (agrees everywhere it was evaluated, piecewise, no proof) is not a wrong
-    # answer: exit 0, and the wording, never a bare "correct", says what is known
-    return EXIT_OK if verdict.agrees else EXIT_WRONG
+    # "unproved" (agrees everywhere it was evaluated, piecewise, no proof) is neither: its own
+    # exit code, so that a script never reads it as "correct"
+    if verdict.status == "unproved":
+        return EXIT_UNPROVED
+    return EXIT_OK if verdict.correct else EXIT_WRONG
 
 
 def _check_batch(args, out, target) -> int:

@@ -78,7 +78,7 @@ def _check_fits(expr: str, claim: str, types):
         else:
             span = (0, len(claim))
         raise DerivationError(f"the claim has no consistent shape with the expression: "
-                              f"{e.message}", span, claim) from None
+                              f"{e.message}", span, claim, hint=e.hint) from None
     finally:
         INPUT_MODE.reset(mode)
 
@@ -133,7 +133,7 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
             claim_typed = typecheck(claim, claim_types)
         except ShapeError as e:
             raise DerivationError(f"the claim has no consistent shape: {e.message}", e.span,
-                                  claim) from None
+                                  claim, hint=e.hint) from None
         unknown = set(claim_typed.variables) - set(variables)
         if unknown:
             raise DerivationError(f"the claim uses {', '.join(sorted(unknown))}, which the "
@@ -179,10 +179,15 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                       "how decided: by shapes alone (no value was compared)", status="wrong")
     cmp_target = _Target(tgt.typed, tgt.f, {wrt: ours_cmp}, label, target)
     comparison = compare_claim(cmp_target, claim_typed, wrt)
-    if comparison is None:
-        return finish(False, f"could not evaluate the claim at points where {label} is "
-                             f"defined\n{shown}", "how decided: no point to compare at",
-                      status="wrong")
+    if comparison is None:  # matdiff's own formula has no value anywhere it looked
+        from .numeric import find_point
+
+        search = find_point([tgt.f, ours_cmp], variables, np.random.default_rng(0))
+        why = search.explain() if search.point is None else "no point to compare the claim at"
+        raise DerivationError(
+            f"cannot check the claim: matdiff's own {label} = {to_unicode(ours_cmp)} has no "
+            f"value at any point tried: {why}", None, None,
+            hint="the formula needs a value where it is singular; compare by hand")
     samples = comparison.samples
     if _shapes_differ(samples):
         g, c = samples[0]

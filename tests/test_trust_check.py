@@ -288,3 +288,16 @@ def test_self_check_samples_relu_on_both_sides():
         found = find_point([result.f, *result.gradients.values()], result.typed.variables, rng)
         signs |= set(np.sign(found.point.env["x"]).ravel())
     assert signs == {-1.0, 1.0}
+
+
+def test_unproved_has_its_own_exit_code_and_undefined_formula_is_exit_2():
+    proc = _run("check", "sum(abs(x))", "--wrt", "x", "--claim", "x./abs(x)")
+    assert proc.returncode == 4 and proc.stdout.startswith("agrees")
+    proc = _run("check", "det(x*x')", "--wrt", "x", "--claim", "0*x")
+    assert proc.returncode == 2 and "cannot check the claim" in proc.stderr
+
+
+def test_claim_errors_keep_their_hint():
+    with pytest.raises(MatdiffError) as info:
+        check_claim("sum(sigmoid(x))", "x", "sigmoid(x).*(1 - sigmoid(x))")
+    assert "vector(1)" in info.value.render()

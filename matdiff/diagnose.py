@@ -602,6 +602,20 @@ def _relation(samples, wrt: str, label: str | None = None) -> str | None:
     return None
 
 
+def _long_literals(node) -> list[tuple[str, int]]:
+    """Decimal literals of 12 or more significant digits (a truncated π or √2), as printed."""
+    from .printing.base import format_number
+
+    out = []
+    for n in E.walk(node):
+        if n.op == "const":
+            text = format_number(abs(n.attr))
+            digits = "".join(ch for ch in text.split("e")[0] if ch.isdigit()).strip("0")
+            if len(digits) >= 12:
+                out.append((text.removesuffix("e0"), len(digits)))
+    return out
+
+
 def _factor_text(k: float) -> str:
     """A factor with the digits that make it differ from a nearby simple number: 1.000001,
     not 1; a small fraction as p/q."""
@@ -624,9 +638,15 @@ def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label
     g0, c0 = samples[0]
     simple = _relation(samples, wrt, label)
     if simple == "equal":  # too close for double precision, apart in 50 digits
-        return (f"wrong: the claim differs from {label} by a relative {worst:.1g} — too "
+        text = (f"wrong: the claim differs from {label} by a relative {worst:.1g} — too "
                 "little to see in double precision, but not rounding: the two formulas "
                 "differ in 50-digit arithmetic")
+        long = _long_literals(claim_typed.root)
+        if long and worst < 10.0 ** (2 - max(digits for _, digits in long)):
+            text += (f"; that is the size of the rounding in the literal {long[0][0]}: if it "
+                     "stands for an irrational number (π, √2, …), the claim is right up to "
+                     "that rounding")
+        return text
     if simple is not None:
         if simple.startswith("off by a transpose"):
             simple += _layout_words(target, wrt)

@@ -65,7 +65,7 @@ def evaluate(node: E.Node, variables: dict[str, E.Node], cache: dict, size: int)
             continue
         if n.op == "var":
             cache[n] = _symbols(sp, n.attr[0], variables[n.attr[0]].attr[1], n.shape, size)
-        elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+        elif n.op == "fn" and ELEMENTWISE[n.attr].sympy is None:
             cache[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), variables, cache,
                                 size)
         else:

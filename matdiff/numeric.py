@@ -40,7 +40,7 @@ def evaluate(node: E.Node, env: Env, sizes: dict[E.Dim, int], cache: dict | None
                 continue
             if n.op == "var":
                 values[n] = env[n.attr[0]]
-            elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+            elif n.op == "fn" and ELEMENTWISE[n.attr].evaluate is None:
                 # σ′ and friends: the value of what they stand for
                 values[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), env, sizes,
                                      values)

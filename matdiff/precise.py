@@ -51,7 +51,8 @@ def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict 
                 continue
             if n.op == "var":
                 values[n] = mp.matrix(np.asarray(env[n.attr[0]], dtype=float).tolist())
-            elif n.op == "fn" and ELEMENTWISE[n.attr].definition is not None:
+            elif n.op == "fn" and ELEMENTWISE[n.attr].mpmath is None and \
+                    ELEMENTWISE[n.attr].definition is not None:
                 values[n] = evaluate(ELEMENTWISE[n.attr].definition(n.args[0]), env, sizes,
                                      values, digits)
             elif n.op == "fn" and ELEMENTWISE[n.attr].mpmath is None:
@@ -81,4 +82,13 @@ def differ(a: E.Node, a_sizes: dict, b: E.Node, b_sizes: dict, env) -> tuple[boo
         top = max([abs(x) for x in xs] + [abs(y) for y in ys] + [mp.mpf(10) ** -300])
         diff = max(abs(x - y) for x, y in zip(xs, ys))
         relative = float(diff / top)
-        return bool(diff > 10 * error and relative > 1e-60), relative
+        # a constant written as a double (0.1 is exact, 3.141592653589793 is not π) is known
+        # to about 1e-16: differences below that are the literal's, not the formula's
+        floor = 1e-13 if _inexact_constants(a) or _inexact_constants(b) else 1e-60
+        return bool(diff > 10 * error and relative > floor), relative
+
+
+def _inexact_constants(node: E.Node) -> bool:
+    from fractions import Fraction
+
+    return any(n.op == "const" and not isinstance(n.attr, Fraction) for n in E.walk(node))

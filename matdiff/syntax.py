@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .errors import ParseError, Span
+from .ops import function_names
 
 MAX_DEPTH = 1000  # nesting beyond this is refused with a clear message, not a RecursionError
 # Bounded work (issue 10): every accepted input must be answered within seconds. Each limit
@@ -321,9 +322,13 @@ def _grammar_text() -> str:
 
     packaged = resources.files("matdiff").joinpath("grammar", "matdiff.lark")
     if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    # Source checkout: the grammar lives at the repository's top level.
-    return (Path(__file__).resolve().parent.parent / "grammar" / "matdiff.lark").read_text("utf-8")
+        text = packaged.read_text(encoding="utf-8")
+    else:  # source checkout: the grammar lives at the repository's top level
+        text = (Path(__file__).resolve().parent.parent / "grammar" / "matdiff.lark").read_text(
+            "utf-8")
+    # the grammar holds syntax only: which names are functions, the operator registry says
+    names = sorted(_FUNCTIONS, key=len, reverse=True)
+    return text.replace("%FUNCTIONS%", "|".join(re.escape(n) for n in names))
 
 
 def grammar_text() -> str:
@@ -464,9 +469,7 @@ def _character_error(pos: int, text: str) -> ParseError:
     return ParseError(f"unexpected character {ch!r}", span, text, hint=hint)
 
 
-_FUNCTIONS = frozenset(
-    "exp log sqrt sin cos tan tanh arcsin arccos arctan abs sign relu sigmoid σ softplus tr det "
-    "logdet sum norm1 norm2 diag softmax logsumexp inv vector matrix".split())
+_FUNCTIONS = frozenset(function_names())
 
 
 def _function_as_variable(name: str, span: Span, text: str) -> ParseError:

@@ -13,17 +13,12 @@ from fractions import Fraction
 
 from . import expr as E
 from .errors import MatdiffError, ParseError, ShapeError
+from .ops import CALLS, RESERVED, canonical, function_names
 from .shapes import Dims, check_kinds, default_kind
 from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary, parse_syntax
 
-ELEMENTWISE = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "arcsin", "arccos", "arctan",
-               "abs", "sign", "relu", "sigmoid", "softplus")
-FUNCTION_NAMES = ELEMENTWISE + ("σ", "tr", "det", "logdet", "sum", "norm1", "norm2", "diag",
-                                "softmax", "logsumexp", "inv", "vector", "matrix")
+FUNCTION_NAMES = function_names()  # from the operator registry (matdiff/ops/language.py)
 IDENTITY_NAMES = ("I", "eye")
-# SPEC §4: reserved for functions to come; a call is refused until the function exists.
-RESERVED_FUTURE = ("erf", "kron", "vec", "mean", "expm", "logm", "sqrtm", "eigmax", "eigmin",
-                   "chol", "nucnorm", "specnorm", "pinv")
 # Bounded work: X^k expands its differential into k terms (d(X^k) = Σ Xʲ dX X^(k−1−j)).
 MAX_MATRIX_POWER = 64
 MAX_CONTEXT_KINDS = 64  # names that may take their kind from context (each one re-types)
@@ -443,13 +438,14 @@ class _Checker:
         return a
 
     def infer_call(self, syn: Call) -> Pair:
-        func = "sigmoid" if syn.func == "σ" else syn.func
-        if func in RESERVED_FUTURE:
+        func = canonical(syn.func)
+        if func in RESERVED:
             raise ParseError(f"'{func}' is not available yet in matdiff", syn.func_span,
                              hint=f"{func} is reserved for a function to come, so it cannot be "
                              "a variable name either")
-        rule = _CALLS[func]
-        arity = 1
+        call = CALLS[func]
+        rule = getattr(_Checker, "_" + call.shape)
+        arity = call.arity
         if len(syn.args) != arity:
             hint = None
             if func == "sum" and len(syn.args) == 2:
@@ -568,10 +564,10 @@ class _Checker:
         return acc
 
     def build_call(self, syn: Call) -> E.Node:
-        func = "sigmoid" if syn.func == "σ" else syn.func
+        func = canonical(syn.func)
         arg = self.build(syn.args[0])
         shape = self.resolve(self.shape_of[id(syn)])
-        return _CALL_BUILD[func](arg, shape)
+        return CALLS[func].build(arg, shape)
 
 
 class _Span(Syn):
@@ -667,41 +663,3 @@ _BUILD = {
     Call: _Checker.build_call,
 }
 
-_CALLS = {name: _Checker._elementwise for name in ELEMENTWISE}
-_CALLS.update({
-    "tr": _Checker._square_to_scalar, "det": _Checker._square_to_scalar,
-    "logdet": _Checker._square_to_scalar, "sum": _Checker._any_to_scalar,
-    "norm1": _Checker._any_to_scalar, "norm2": _Checker._any_to_scalar,
-    "logsumexp": _Checker._nonscalar_to_scalar, "softmax": _Checker._softmax,
-    "diag": _Checker._diag, "inv": _Checker._inv, "vector": _Checker._broadcast,
-    "matrix": _Checker._broadcast,
-})
-
-
-def _scalar_reduction(op: str):
-    def build(x: E.Node, shape) -> E.Node:
-        if x.is_scalar:
-            return _SCALAR_REDUCTIONS[op](x)
-        return E.reduction(op, x)
-    return build
-
-
-# A reduction of a scalar is the scalar itself (or its obvious counterpart).
-_SCALAR_REDUCTIONS = {
-    "det": lambda x: x, "logdet": lambda x: E.fn("log", x), "sum": lambda x: x,
-    "norm1": lambda x: E.fn("abs", x), "norm2": lambda x: E.fn("abs", x),
-}
-
-_CALL_BUILD = {name: (lambda f: lambda x, shape: E.fn(f, x))(name) for name in ELEMENTWISE}
-_CALL_BUILD.update({
-    "tr": lambda x, shape: E.trace(x),
-    "det": _scalar_reduction("det"), "logdet": _scalar_reduction("logdet"),
-    "sum": _scalar_reduction("sum"), "norm1": _scalar_reduction("norm1"),
-    "norm2": _scalar_reduction("norm2"),
-    "logsumexp": lambda x, shape: E.reduction("logsumexp", x),
-    "softmax": lambda x, shape: E.softmax(x),
-    "diag": lambda x, shape: E.diag_embed(x) if x.shape[1] is E.ONE else E.diag_extract(x),
-    "inv": lambda x, shape: E.inv(x),
-    "vector": lambda x, shape: E.scale(x, E.ones(shape)),
-    "matrix": lambda x, shape: E.scale(x, E.ones(shape)),
-})

@@ -190,13 +190,24 @@ def test_foreign_names_stay_variables_when_written_as_products():
     assert kinds("max (a)")["max"] == "vector"  # a space: the SPEC's variable times bracket
 
 
-@pytest.mark.parametrize("name", "erf kron vec mean expm logm sqrtm eigmax eigmin chol nucnorm "
+@pytest.mark.parametrize("name", "kron vec mean expm logm sqrtm eigmax eigmin chol nucnorm "
                                  "specnorm pinv".split())
 def test_reserved_names_are_not_available_yet(name):
     e = error(f"{name}(X)")
     assert f"'{name}' is not available yet in matdiff" in e.message
     assert caret(e) == name
     assert isinstance(error(f"{name}*X"), ParseError)  # never a variable
+
+
+def test_erf_is_a_function_now():
+    # declared in the operator registry: the grammar, the type checker and the evaluators know it
+    from matdiff.gradient import derive
+    from matdiff.printing.text import to_text
+
+    result = derive("sum(erf(A*x))", ["x"])
+    assert result.checked
+    assert to_text(result.gradients["x"]).startswith("A'*(")  # erf' spelled out, parses back
+    assert isinstance(error("erf*X"), ParseError)
 
 
 # ---------------------------------------------------------------- 4. numbers

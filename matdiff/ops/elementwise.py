@@ -13,6 +13,7 @@ from fractions import Fraction
 
 from .. import expr as E
 from ..printing.base import ATOM
+from .language import Call, declare_call
 from .lazy import np, special
 from .registry import DRule, Operator, Spelling, declare
 
@@ -58,8 +59,8 @@ def _softplus_mp(mp, x):
     return mp.log1p(mp.exp(x)) if x < 30 else x + mp.log1p(mp.exp(-x))
 
 
-def _erf_derivative(x: E.Node) -> E.Node:
-    # erf′(x) = (2/√π)·exp(−x²)
+def _erf_derivative_definition(x: E.Node) -> E.Node:
+    # erf′(x) = (2/√π)·exp(−x²): printed erf′(x) for people, spelled out in the language
     two_over_root_pi = E.const(2 / 3.141592653589793 ** 0.5)
     return E.scale(two_over_root_pi, E.fn("exp", E.neg(_sq(x))))
 
@@ -111,8 +112,15 @@ ELEMENTWISE: dict[str, Elementwise] = {e.name: e for e in [
     Elementwise("softplus", "np.logaddexp(0.0, {x})", _f("sigmoid"),
                 lambda x: np.logaddexp(0.0, x), lambda sp, x: sp.log(1 + sp.exp(x)),
                 _softplus_mp),
-    Elementwise("erf", "sp.erf({x})", _erf_derivative, lambda x: special.erf(x),
-                lambda sp, x: sp.erf(x), lambda mp, x: mp.erf(x)),
+    Elementwise("erf", "sp.erf({x})", _f("erf'"), lambda x: special.erf(x),
+                lambda sp, x: sp.erf(x), lambda mp, x: mp.erf(x),
+                latex=r"\operatorname{erf}"),
+    Elementwise("erf'", "_derf({x})", None,
+                lambda x: (2 / np.sqrt(np.pi)) * np.exp(-x * x),
+                lambda sp, x: 2 / sp.sqrt(sp.pi) * sp.exp(-x ** 2),
+                lambda mp, x: 2 / mp.sqrt(mp.pi) * mp.exp(-x * x),
+                unicode="erf'", latex=r"\operatorname{erf}'",
+                definition=_erf_derivative_definition),
 ]}
 
 
@@ -187,3 +195,8 @@ declare(Operator(
     numeric=_numeric, exact=_exact, precise=_precise,
     spelling=Spelling(_text, _unicode, _latex),
 ))
+
+for _entry in ELEMENTWISE.values():
+    if _entry.definition is None:  # σ′ is printed through its definition, never called
+        declare_call(Call(_entry.name, "elementwise",
+                          (lambda name: lambda x, shape: E.fn(name, x))(_entry.name)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import expr as E
 from ..printing.base import POSTFIX
+from .language import Call, declare_call
 from .lazy import np
 from .registry import DRule, Operator, Spelling, declare
 
@@ -140,3 +141,12 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logdet(mp, a[0])]]),
     spelling=Spelling("logdet", lambda p, n: p.call("log det", n.args[0]), r"\log\det"),
 ))
+
+
+# ---------------------------------------------------------------- the language's names
+
+declare_call(Call("inv", "inv", lambda x, shape: E.inv(x)))
+declare_call(Call("det", "square_to_scalar",
+                  lambda x, shape: x if x.is_scalar else E.reduction("det", x)))
+declare_call(Call("logdet", "square_to_scalar",
+                  lambda x, shape: E.fn("log", x) if x.is_scalar else E.reduction("logdet", x)))

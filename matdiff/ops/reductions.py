@@ -8,6 +8,7 @@ from __future__ import annotations
 from .. import expr as E
 from ..printing.base import ATOM, POSTFIX, PRODUCT
 from .combinators import linear_d
+from .language import Call, declare_call
 from .lazy import np, special
 from .registry import DRule, Operator, PeelRule, Spelling, declare
 
@@ -207,3 +208,22 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.matrix([[a[0][i, i]] for i in range(a[0].rows)]),
     spelling=_DIAG,
 ))
+
+
+# ---------------------------------------------------------------- the language's names
+
+
+def _scalar_or(op: str, of_scalar):
+    """A reduction of a scalar is the scalar itself (or its obvious counterpart)."""
+    return lambda x, shape: of_scalar(x) if x.is_scalar else E.reduction(op, x)
+
+
+declare_call(Call("tr", "square_to_scalar", lambda x, shape: E.trace(x)))
+declare_call(Call("sum", "any_to_scalar", _scalar_or("sum", lambda x: x)))
+declare_call(Call("norm1", "any_to_scalar", _scalar_or("norm1", lambda x: E.fn("abs", x))))
+declare_call(Call("norm2", "any_to_scalar", _scalar_or("norm2", lambda x: E.fn("abs", x))))
+declare_call(Call("logsumexp", "nonscalar_to_scalar",
+                  lambda x, shape: E.reduction("logsumexp", x)))
+declare_call(Call("softmax", "softmax", lambda x, shape: E.softmax(x)))
+declare_call(Call("diag", "diag", lambda x, shape: E.diag_embed(x) if x.shape[1] is E.ONE
+                  else E.diag_extract(x)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import expr as E
 from .combinators import constant_d, leibniz_d, linear_d, the_differential_factor
+from .language import Call, declare_call
 from .lazy import np
 from .registry import DRule, Operator, PeelRule, declare
 
@@ -220,3 +221,10 @@ def _peel_marker(n, g):
 # d(node) wrapped so that it stays one node of the linear DAG where sums flatten: the trace
 # pass reports ∂f/∂node for intermediates (∂l/∂a₂ in a network). Never in an expression.
 declare(Operator("dnode", "differential of a node", peel=PeelRule("", _peel_marker)))
+
+
+# ---------------------------------------------------------------- constants of given size
+
+# vector(c), matrix(c): c times the all-ones vector or matrix whose size the context fixes
+declare_call(Call("vector", "broadcast", lambda c, shape: E.scale(c, E.ones(shape))))
+declare_call(Call("matrix", "broadcast", lambda c, shape: E.scale(c, E.ones(shape))))

@@ -1,0 +1,46 @@
+"""The functions of the expression language: each name a user can call, its arity, the type
+checker's shape rule, and the IR it builds. The grammar's function token, the type checker and
+the hints read this table, so a function exists in the language exactly when it is declared
+here (next to its operator)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# the type checker's shape rules a call may name (methods `_<rule>` of typecheck._Checker)
+SHAPE_RULES = ("elementwise", "square_to_scalar", "any_to_scalar", "nonscalar_to_scalar",
+               "softmax", "diag", "inv", "broadcast")
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str  # as written: tr, logdet, sigmoid
+    shape: str  # one of SHAPE_RULES
+    build: Callable  # (argument node, result shape) -> IR node
+    arity: int = 1
+
+
+CALLS: dict[str, Call] = {}
+ALIASES = {"σ": "sigmoid"}  # other spellings of a declared name
+# SPEC §4 reserves these for functions to come: a call is refused (never read as a variable)
+RESERVED = ("kron", "vec", "mean", "expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
+            "nucnorm", "specnorm", "pinv")
+
+
+def declare_call(call: Call) -> Call:
+    if call.shape not in SHAPE_RULES:
+        raise ValueError(f"unknown shape rule {call.shape!r} for {call.name}")
+    if call.name in CALLS:
+        raise ValueError(f"function '{call.name}' is declared twice")
+    CALLS[call.name] = call
+    return call
+
+
+def function_names() -> tuple[str, ...]:
+    """Every name that is a call in the language (declared, aliases and reserved)."""
+    return tuple(CALLS) + tuple(ALIASES) + RESERVED
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)

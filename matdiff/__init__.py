@@ -21,7 +21,7 @@ from .errors import MatdiffError
 _RECURSION = 20000
 
 
-def _allow_deep_expressions() -> None:
+def allow_deep_expressions() -> None:
     if sys.getrecursionlimit() < _RECURSION:
         sys.setrecursionlimit(_RECURSION)
 
@@ -85,7 +85,7 @@ def parse(expr: str, types: dict[str, str] | None = None):
 
     expr = _check_text(expr, "expr")
     types = _check_types(types)
-    _allow_deep_expressions()
+    allow_deep_expressions()
     return typecheck(expr, types)
 
 
@@ -97,7 +97,7 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
     expr = _check_text(expr, "expr")
     wrt = _check_wrt(wrt)
     types = _check_types(types)
-    _allow_deep_expressions()
+    allow_deep_expressions()
     return GradientResult(derive(expr, wrt, types, check=check, steps=False))
 
 
@@ -115,5 +115,5 @@ def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
     wrt = _check_name(wrt, "wrt")
     claim = _check_text(claim, "claim")
     types = _check_types(types)
-    _allow_deep_expressions()
+    allow_deep_expressions()
     return check_claim(expr, wrt, claim, types, steps=steps)

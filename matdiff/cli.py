@@ -625,9 +625,9 @@ def main(argv: list[str] | None = None, out=None, session_types=None) -> int:
     _utf8_streams()
     raw = out or sys.stdout
     out = _Output(raw)
-    from . import _allow_deep_expressions
+    from . import allow_deep_expressions
 
-    _allow_deep_expressions()
+    allow_deep_expressions()
     json_errors = _wants_json(argv)
     try:
         # a safety net: NumPy/SciPy warnings (RuntimeWarning and its subclasses LinAlgWarning

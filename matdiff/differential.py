@@ -37,8 +37,7 @@ class Differentiator:
             self.record.append((d_rule.label, node, result))
         # A marker keeps d(node) one node of the linear DAG even where sums flatten, so the
         # trace pass can report ∂f/∂node for intermediates (∂l/∂a₂ in a network).
-        return E.make("dnode", (result,), None, result.shape) if not E.is_zero(result) \
-            else result
+        return E.dnode(result) if not E.is_zero(result) else result
 
     def of(self, node: E.Node) -> E.Node:
         hit = self.cache.get(node)

@@ -167,6 +167,12 @@ def var(name: str, kind: str, shape: Shape) -> Node:
     return make("var", (), (name, kind), shape)
 
 
+def dnode(d: Node) -> Node:
+    """d(node) as one node of the linear DAG (the differential of an intermediate), so the
+    trace pass can report ∂f/∂node even where sums flatten; invisible in print."""
+    return make("dnode", (d,), None, d.shape)
+
+
 def dvar(name: str, shape: Shape) -> Node:
     """The differential dX of variable X."""
     return make("dvar", (), name, shape)

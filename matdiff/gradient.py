@@ -54,7 +54,7 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
             hint="a gradient is defined for scalar functions: reduce with sum(…), tr(…) or a norm")
     for name in wrt:
         if name not in typed.variables:
-            raise DerivationError(_unknown_variable(name, typed), None, typed.source)
+            raise DerivationError(unknown_variable_message(name, typed), None, typed.source)
     if not wrt:
         raise DerivationError("name at least one variable to differentiate by (--wrt X)")
 
@@ -70,8 +70,8 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     for name in wrt:
         v = typed.variables[name]
         g0 = raw.get(name, E.zero(v.shape))
-        unconstrained[name] = _settled(g0, cache)
-        gradients[name] = _settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0,
+        unconstrained[name] = settled(g0, cache)
+        gradients[name] = settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0,
                                    cache)
     # ∂f/∂(intermediate) for every intermediate whose differential was peeled: the names a
     # person gives to shared factors (∂l/∂a₂ in a network)
@@ -86,7 +86,7 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     return result
 
 
-def _settled(node: E.Node, cache: dict, rounds: int = 4) -> E.Node:
+def settled(node: E.Node, cache: dict, rounds: int = 4) -> E.Node:
     """simplify until nothing changes (a rewrite can expose another; each pass is memoised,
     so a settled expression costs one lookup)."""
     node = simplify(node, cache)
@@ -140,7 +140,7 @@ def undefined_error(typed: Typed, search) -> DerivationError:
              "--no-check skips the numerical check")
 
 
-def _unknown_variable(name: str, typed: Typed) -> str:
+def unknown_variable_message(name: str, typed: Typed) -> str:
     names = list(typed.variables)
     msg = f"'{name}' is not a variable of the expression"
     close = [n for n in names if n.lower() == name.lower()] or \

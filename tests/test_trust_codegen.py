@@ -241,6 +241,20 @@ def test_asymmetric_spd_argument_is_refused_by_name():
         sym.f(C=np.array([[0.0, 1.0], [2.0, 0.0]]), X=np.eye(2))
 
 
+@pytest.mark.parametrize("n", [3, 200])  # entry by entry, and by a probe vector (n > 128)
+def test_symmetry_check_is_relative_to_the_entries(n):
+    mod = _compiled("logdet(S)", ["S"], {"S": "spd"})
+    rng = np.random.default_rng(n)
+    b, c = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    s = 1e6 * (b.T @ (c @ c.T) @ b + np.eye(n))  # large entries, round-off asymmetry
+    assert np.abs(s - s.T).max() > 0
+    assert mod.f(S=s) == pytest.approx(np.linalg.slogdet((s + s.T) / 2)[1])
+    t = s.copy()
+    t[0, n - 1] += 1e-4 * np.abs(s).max()
+    with pytest.raises(ValueError, match=rf"S\[(0, {n - 1}|{n - 1}, 0)\]"):
+        mod.f(S=t)
+
+
 @pytest.mark.parametrize("expr,wrt,bad,good,args", [
     ("x'*A*x + sum(exp(x))", "x", np.ones((3, 1)), np.ones(3),
      {"x": np.ones(3), "A": np.eye(3)}),

@@ -143,6 +143,14 @@ def test_keyword_names_are_keyword_arguments_and_renamings_are_documented():
     assert "Variables: lambda: scalar; x: vector of size n; x₁: vector of size n" in docstring
 
 
+def test_a_variable_named_keyerror_keeps_the_missing_argument_message():
+    mod = load_module(_module("tr(KeyError*X)", ["X"])[1])
+    for fn in (mod.f, mod.grad_X, mod.f_and_grad):
+        with pytest.raises(TypeError, match="missing argument.*KeyError"):
+            fn(X=np.eye(2))
+    assert mod.f(X=np.eye(2), KeyError=np.ones((2, 2))) == 2.0
+
+
 def test_two_subscripted_variables_get_two_gradient_functions():
     mod = load_module(_module("x₁'*x₂", ["x₁", "x₂"])[1])
     x1, x2 = np.array([1.0, 2.0]), np.array([3.0, 5.0])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import expr as E
 from .errors import DerivationError
-from .ops import ELEMENTWISE
+from .ops import OPERATORS
 from .printing.report import shared_intermediates
 from .printing.text import to_text
 from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order, order_cost
@@ -34,6 +34,14 @@ def _sigmoid(z):
 def _dsigmoid(z):
     s = _sigmoid(z)
     return s * (1.0 - s)
+
+
+import scipy.special as _special
+
+
+def _derf(z):
+    # erf'(z) = 2/sqrt(pi) * exp(-z^2)
+    return 1.1283791670955126 * np.exp(-z * z)
 
 
 def _logsumexp(x):
@@ -249,6 +257,8 @@ def _split_helpers(text: str) -> list[tuple[set[str], str]]:
         first = next(ln for ln in block.splitlines() if not ln.startswith("#"))
         if first.startswith("def "):
             names = {first[4:first.index("(")]}
+        elif first.startswith("import "):  # import a.b as _name
+            names = {first.rsplit(" as ", 1)[1].strip()}
         else:
             names = {t.strip() for t in first.split("=")[0].split(",")}
         out.append((names, block))
@@ -279,11 +289,6 @@ RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | 
     "np", "sla", "math", "vars", "f", "f_and_grad"}
 
 
-def _numpy_template(name: str) -> str:
-    template = ELEMENTWISE[name].numpy
-    return template.replace("sp.expit(", "_sigmoid(")
-
-
 def function_name(prefix: str, name: str) -> str:
     """grad_NAME as SPEC §2 says (grad_lambda is fine even though lambda is a keyword); a name
     Python cannot spell gets its characters' code points: grad_x₁ is grad_v_x_u2081."""
@@ -308,8 +313,25 @@ def python_name(name: str, taken: set[str]) -> str:
 
 @dataclass
 class _Ctx:
+    """What an operator's NumPy lowering may ask of the module being written."""
+
     names: dict[E.Node, str]  # materialised nodes → Python variable
     dims: dict[E.Dim, str]  # symbolic dimension → expression giving its size
+
+    def dim(self, d: E.Dim) -> str:
+        return _dim(self, d)
+
+    def shape(self, shape) -> str:
+        return _shape(self, shape)
+
+    @staticmethod
+    def is_vector(n: E.Node) -> bool:
+        return _is_vector(n)
+
+    @staticmethod
+    def text(n: E.Node) -> str:
+        """n in the expression language (for messages the emitted code raises)."""
+        return to_text(n)
 
 
 def _dim(ctx: _Ctx, d: E.Dim) -> str:
@@ -336,62 +358,13 @@ def _is_vector(n: E.Node) -> bool:
 
 
 def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
-    """A NumPy expression for node n, given its arguments' expressions (products and sums,
-    which need to see their operands, are lowered by _Body)."""
-    op = n.op
-    if op == "scale":
-        if n.args[0].op == "const" and n.args[0].attr == -1:
-            return f"(-{a[1]})"
-        return f"({a[0]} * {a[1]})"
-    if op == "transpose":
-        return a[0] if _is_vector(n) else f"{a[0]}.T"
-    if op == "inv":
-        return f"np.linalg.inv({a[0]})"
-    if op == "matpow":
-        return f"np.linalg.matrix_power({a[0]}, {n.attr})"
-    if op in ("pow", "epow"):
-        if n.args[1].op == "const" and n.args[1].attr == 2:
-            return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
-        if n.args[0].is_scalar:  # NumPy's IEEE rules, not Python's exceptions: (-1)^0.5 = nan,
-            return f"(_Float64({a[0]}) ** {a[1]})"  # 0^-1 = inf, 10^1000 = inf
-        return f"({a[0]} ** {a[1]})"
-    if op == "hadamard":
-        return "(" + " * ".join(a) + ")"
-    if op == "hdiv":
-        if n.args[0].is_scalar and n.args[1].is_scalar:  # 1/0 = inf, as in NumPy
-            return f"(_Float64({a[0]}) / {a[1]})"
-        return f"({a[0]} / {a[1]})"
-    if op == "fn":
-        return _numpy_template(n.attr).format(x=a[0])
-    if op == "tr":
-        return f"np.trace({a[0]})"
-    if op == "det":
-        return f"np.linalg.det({a[0]})"
-    if op == "logdet":
-        return f"_logdet({a[0]}, {to_text(n.args[0])!r})"
-    if op == "sum":
-        return f"np.sum({a[0]})"
-    if op == "norm1":
-        return f"np.sum(np.abs({a[0]}))"
-    if op == "norm2":
-        return f"np.sqrt(np.vdot({a[0]}, {a[0]}))"
-    if op == "logsumexp":
-        return f"_logsumexp({a[0]})"
-    if op == "softmax":
-        return f"_softmax({a[0]})"
-    if op == "diag_embed":
-        return f"np.diag({a[0]})"
-    if op == "diag_extract":
-        return f"np.diag({a[0]}).copy()"
-    if op == "const":
-        return repr(float(n.attr))
-    if op == "zero":
-        return f"np.zeros({_shape(ctx, n.shape)})"
-    if op == "ones":
-        return f"np.ones({_shape(ctx, n.shape)})"
-    if op == "eye":
-        return f"np.eye({_dim(ctx, n.shape[0])})"
-    raise NotImplementedError(op)
+    """A NumPy expression for node n, given its arguments' expressions: the operator's own
+    NumPy lowering (matdiff/ops); products and sums, which need to see their operands, are
+    lowered by _Body."""
+    lowering = OPERATORS[n.op].lower.get("numpy") if n.op in OPERATORS else None
+    if lowering is None:
+        raise NotImplementedError(f"no NumPy lowering for '{n.op}'")
+    return lowering(ctx, n, a)
 
 
 class _Emitter:

@@ -23,7 +23,7 @@ Builder = Callable[[E.Node], E.Node]
 @dataclass(frozen=True)
 class Elementwise:
     name: str
-    numpy: str  # emitted code, a template in `{x}`: np = numpy, sp = scipy.special
+    numpy: str  # emitted NumPy code, a template in `{x}` (np, and the backend's helpers)
     derivative: Builder | None  # f'(x); None when given through `definition`
     evaluate: Callable | None = None  # float64 array → array (None: through `definition`)
     sympy: Callable | None = None  # (sympy, entry) → entry
@@ -102,7 +102,7 @@ ELEMENTWISE: dict[str, Elementwise] = {e.name: e for e in [
     Elementwise("relu", "np.maximum({x}, 0.0)", lambda x: E.fn("sign", E.fn("relu", x)),
                 lambda x: np.maximum(x, 0.0), lambda sp, x: sp.Max(x, 0), _relu_mp,
                 kinked=True),
-    Elementwise("sigmoid", "sp.expit({x})", _f("sigmoid'"), lambda x: special.expit(x),
+    Elementwise("sigmoid", "_sigmoid({x})", _f("sigmoid'"), lambda x: special.expit(x),
                 lambda sp, x: 1 / (1 + sp.exp(-x)), lambda mp, x: 1 / (1 + mp.exp(-x)),
                 unicode="σ", latex=r"\boldsymbol{\sigma}"),
     Elementwise("sigmoid'", "_dsigmoid({x})", None, unicode="σ'",
@@ -112,7 +112,7 @@ ELEMENTWISE: dict[str, Elementwise] = {e.name: e for e in [
     Elementwise("softplus", "np.logaddexp(0.0, {x})", _f("sigmoid"),
                 lambda x: np.logaddexp(0.0, x), lambda sp, x: sp.log(1 + sp.exp(x)),
                 _softplus_mp),
-    Elementwise("erf", "sp.erf({x})", _f("erf'"), lambda x: special.erf(x),
+    Elementwise("erf", "_special.erf({x})", _f("erf'"), lambda x: special.erf(x),
                 lambda sp, x: sp.erf(x), lambda mp, x: mp.erf(x),
                 latex=r"\operatorname{erf}"),
     Elementwise("erf'", "_derf({x})", None,
@@ -194,6 +194,7 @@ declare(Operator(
     d=DRule("d f(X) = f′(X) ⊙ dX", _d_fn),
     numeric=_numeric, exact=_exact, precise=_precise,
     spelling=Spelling(_text, _unicode, _latex),
+    lower={"numpy": lambda ctx, n, a: ELEMENTWISE[n.attr].numpy.format(x=a[0])},
 ))
 
 for _entry in ELEMENTWISE.values():

@@ -36,6 +36,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.inverse(a[0]),
     spelling=Spelling("inv", lambda p, n: (f"{p.at(n.args[0], POSTFIX)}⁻¹", POSTFIX),
                       lambda p, n: (rf"{p.at(n.args[0], POSTFIX)}^{{-1}}", POSTFIX)),
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.inv({a[0]})"},
 ))
 
 # ---------------------------------------------------------------- matpow (printed as a power)
@@ -53,9 +54,18 @@ declare(Operator(
     numeric=lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
     exact=lambda sp, n, a, s: a[0] ** n.attr,
     precise=lambda mp, n, a, s: a[0] ** n.attr,
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.matrix_power({a[0]}, {n.attr})"},
 ))
 
 # ---------------------------------------------------------------- pow, epow
+
+
+def _np_power(ctx, n, a):
+    if n.args[1].op == "const" and n.args[1].attr == 2:
+        return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"np.square({a[0]})"
+    if n.args[0].is_scalar:  # NumPy's IEEE rules, not Python's exceptions: (-1)^0.5 = nan,
+        return f"(_Float64({a[0]}) ** {a[1]})"  # 0^-1 = inf, 10^1000 = inf
+    return f"({a[0]} ** {a[1]})"
 
 
 def _d_pow(ctx, n, d):
@@ -91,6 +101,7 @@ declare(Operator(
     numeric=lambda n, a, s: np.power(a[0], a[1]),
     exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
+    lower={"numpy": _np_power},
 ))
 declare(Operator(
     "epow", "element-wise power",
@@ -98,6 +109,7 @@ declare(Operator(
     numeric=lambda n, a, s: np.power(a[0], a[1]),
     exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
+    lower={"numpy": _np_power},
 ))
 
 # ---------------------------------------------------------------- det, logdet
@@ -132,6 +144,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].det(method="berkowitz")]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.det(a[0])]]),
     spelling=Spelling("det", "det", r"\det"),
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.det({a[0]})"},
 ))
 declare(Operator(
     "logdet", "log-determinant",
@@ -140,6 +153,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(a[0].det(method="berkowitz"))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logdet(mp, a[0])]]),
     spelling=Spelling("logdet", lambda p, n: p.call("log det", n.args[0]), r"\log\det"),
+    lower={"numpy": lambda ctx, n, a: f"_logdet({a[0]}, {ctx.text(n.args[0])!r})"},
 ))
 
 

@@ -37,6 +37,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].trace()]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(a[0][i, i] for i in range(a[0].rows))]]),
     spelling=Spelling("tr", "tr", r"\operatorname{tr}"),
+    lower={"numpy": lambda ctx, n, a: f"np.trace({a[0]})"},
 ))
 
 # ---------------------------------------------------------------- sum
@@ -69,6 +70,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sum(a[0])]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(_entries(a[0]))]]),
     spelling=Spelling("sum", _sum_unicode, _sum_latex),
+    lower={"numpy": lambda ctx, n, a: f"np.sum({a[0]})"},
 ))
 
 # ---------------------------------------------------------------- norms
@@ -87,6 +89,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(abs(x) for x in _entries(a[0]))]]),
     spelling=Spelling("norm1", lambda p, n: (f"‖{p.doc(n.args[0])}‖₁", ATOM),
                       lambda p, n: (rf"\left\|{p.doc(n.args[0])}\right\|_1", ATOM)),
+    lower={"numpy": lambda ctx, n, a: f"np.sum(np.abs({a[0]}))"},
 ))
 
 
@@ -112,6 +115,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.sqrt(sum(x ** 2 for x in a[0]))]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.sqrt(mp.fsum(x * x for x in _entries(a[0])))]]),
     spelling=Spelling("norm2", _norm2_unicode, _norm2_latex),
+    lower={"numpy": lambda ctx, n, a: f"np.sqrt(np.vdot({a[0]}, {a[0]}))"},
 ))
 
 # ---------------------------------------------------------------- logsumexp, softmax
@@ -141,6 +145,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(sum(sp.exp(x) for x in a[0]))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logsumexp(mp, a[0])]]),
     spelling=Spelling("logsumexp", "logsumexp", r"\operatorname{logsumexp}"),
+    lower={"numpy": lambda ctx, n, a: f"_logsumexp({a[0]})"},
 ))
 
 
@@ -173,6 +178,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: _sp_softmax(sp, a[0]),
     precise=lambda mp, n, a, s: _mp_softmax(mp, a[0]),
     spelling=Spelling("softmax", "softmax", r"\operatorname{softmax}"),
+    lower={"numpy": lambda ctx, n, a: f"_softmax({a[0]})"},
 ))
 
 # ---------------------------------------------------------------- diag, both ways
@@ -192,6 +198,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.diag(*list(a[0])),
     precise=lambda mp, n, a, s: mp.diag([a[0][i, 0] for i in range(a[0].rows)]),
     spelling=_DIAG,
+    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]})"},
 ))
 
 
@@ -207,6 +214,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([a[0][i, i] for i in range(a[0].rows)]),
     precise=lambda mp, n, a, s: mp.matrix([[a[0][i, i]] for i in range(a[0].rows)]),
     spelling=_DIAG,
+    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]}).copy()"},
 ))
 
 

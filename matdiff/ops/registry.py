@@ -50,6 +50,10 @@ class Operator:
     exact: Callable | None = None  # (sympy, node, args, size) -> SymPy matrix
     precise: Callable | None = None  # (mpmath, node, args, size) -> mpmath matrix
     spelling: Spelling = field(default_factory=Spelling)
+    # backend name → (ctx, node, argument expressions) -> code; ctx is the backend's
+    # LoweringContext (shape(…), dim(…), is_vector(…), text(…)); products, sums and other
+    # operands the planner must see are lowered by the backend itself
+    lower: dict[str, Callable] = field(default_factory=dict)
 
 
 OPERATORS: dict[str, Operator] = {}

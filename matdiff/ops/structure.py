@@ -54,6 +54,21 @@ def _sp_hadamard(a):
     return out
 
 
+# ---------------------------------------------------------------- NumPy lowering
+
+
+def _np_scale(ctx, n, a):
+    if n.args[0].op == "const" and n.args[0].attr == -1:
+        return f"(-{a[1]})"
+    return f"({a[0]} * {a[1]})"
+
+
+def _np_hdiv(ctx, n, a):
+    if n.args[0].is_scalar and n.args[1].is_scalar:  # 1/0 = inf, as in NumPy
+        return f"(_Float64({a[0]}) / {a[1]})"
+    return f"({a[0]} / {a[1]})"
+
+
 # ---------------------------------------------------------------- add
 
 
@@ -95,6 +110,7 @@ declare(Operator(
     numeric=lambda n, a, s: a[0] * a[1],
     exact=lambda sp, n, a, s: a[1] * a[0][0, 0],
     precise=lambda mp, n, a, s: a[1] * a[0][0, 0],
+    lower={"numpy": _np_scale},
 ))
 
 # ---------------------------------------------------------------- matmul
@@ -133,6 +149,7 @@ declare(Operator(
     numeric=lambda n, a, s: np.prod(np.stack(a), axis=0),
     exact=lambda sp, n, a, s: _sp_hadamard(a),
     precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x * y),
+    lower={"numpy": lambda ctx, n, a: "(" + " * ".join(a) + ")"},
 ))
 
 
@@ -152,6 +169,7 @@ declare(Operator(
     numeric=lambda n, a, s: a[0] / a[1],
     exact=lambda sp, n, a, s: a[0].multiply_elementwise(a[1].applyfunc(lambda x: 1 / x)),
     precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x / y),
+    lower={"numpy": _np_hdiv},
 ))
 
 # ---------------------------------------------------------------- transpose
@@ -168,6 +186,7 @@ declare(Operator(
     numeric=lambda n, a, s: a[0].T,
     exact=lambda sp, n, a, s: a[0].T,
     precise=lambda mp, n, a, s: a[0].T,
+    lower={"numpy": lambda ctx, n, a: a[0] if ctx.is_vector(n) else f"{a[0]}.T"},
 ))
 
 # ---------------------------------------------------------------- constants
@@ -191,24 +210,28 @@ declare(Operator(
     numeric=lambda n, a, s: np.full((1, 1), float(n.attr)),
     exact=lambda sp, n, a, s: sp.Matrix([[_const_exact(sp, n)]]),
     precise=lambda mp, n, a, s: mp.matrix([[_const_precise(mp, n)]]),
+    lower={"numpy": lambda ctx, n, a: repr(float(n.attr))},
 ))
 declare(Operator(
     "zero", "zero", d=constant_d(),
     numeric=lambda n, a, s: np.zeros(s(n.shape)),
     exact=lambda sp, n, a, s: sp.zeros(*s(n.shape)),
     precise=lambda mp, n, a, s: mp.zeros(*s(n.shape)),
+    lower={"numpy": lambda ctx, n, a: f"np.zeros({ctx.shape(n.shape)})"},
 ))
 declare(Operator(
     "ones", "all-ones", d=constant_d(),
     numeric=lambda n, a, s: np.ones(s(n.shape)),
     exact=lambda sp, n, a, s: sp.ones(*s(n.shape)),
     precise=lambda mp, n, a, s: mp.ones(*s(n.shape)),
+    lower={"numpy": lambda ctx, n, a: f"np.ones({ctx.shape(n.shape)})"},
 ))
 declare(Operator(
     "eye", "identity", d=constant_d(),
     numeric=lambda n, a, s: np.eye(s(n.shape)[0]),
     exact=lambda sp, n, a, s: sp.eye(s(n.shape)[0]),
     precise=lambda mp, n, a, s: mp.eye(s(n.shape)[0]),
+    lower={"numpy": lambda ctx, n, a: f"np.eye({ctx.dim(n.shape[0])})"},
 ))
 
 # ---------------------------------------------------------------- the differential's marker

@@ -488,23 +488,154 @@ def softmax(x: Node) -> Node:
     return make("softmax", (x,), None, x.shape)
 
 
-def kron(a: Node, b: Node) -> Node:
-    """The Kronecker product a ⊗ b."""
+def kron(a: Node, b: Node, witness: Node | None = None) -> Node:
+    """The Kronecker product a ⊗ b. In a differential, `witness` is the primal of the factor
+    that holds the differential (B for A ⊗ dB): a node of its shape that the trace form may
+    print (attr only: no stage evaluates or differentiates it)."""
+    if is_zero(a) or is_zero(b):
+        return zero((dim_product(a.shape[0], b.shape[0]), dim_product(a.shape[1], b.shape[1])))
     if a.is_scalar:
         return scale(a, b)
     if b.is_scalar:
         return scale(b, a)
+    if a.op == "scale":
+        return scale(a.args[0], kron(a.args[1], b, witness))
+    if b.op == "scale":
+        return scale(b.args[0], kron(a, b.args[1], witness))
     if a.op == "eye" and b.op == "eye":
         return eye(dim_product(a.shape[0], b.shape[0]))
-    return make("kron", (a, b), None, (dim_product(a.shape[0], b.shape[0]),
-                                        dim_product(a.shape[1], b.shape[1])))
+    if a.shape[1] is ONE and b.shape[0] is ONE:  # x ⊗ yᵀ = x yᵀ
+        return matmul(a, b)
+    if a.shape[0] is ONE and b.shape[1] is ONE:  # xᵀ ⊗ y = y xᵀ
+        return matmul(b, a)
+    return make("kron", (a, b), witness, (dim_product(a.shape[0], b.shape[0]),
+                                           dim_product(a.shape[1], b.shape[1])))
 
 
-def vec(x: Node) -> Node:
-    """The columns of x stacked into one column (column-major, as in vec(AXB) = (Bᵀ⊗A)vec X)."""
+def vec(x: Node, witness: Node | None = None) -> Node:
+    """The columns of x stacked into one column (column-major, as in vec(AXB) = (Bᵀ⊗A)vec X).
+    In a differential, `witness` is the primal of x (vec(dY) remembers Y): a node of x's shape
+    that the trace form prints as unvec's shape (attr only, never evaluated)."""
     if x.shape[1] is ONE:
         return x
-    return make("vec", (x,), None, (dim_product(x.shape[1], x.shape[0]), ONE))
+    if x.shape[0] is ONE and x.op == "transpose":  # vec(vᵀ) = v
+        return x.args[0]
+    shape = (dim_product(x.shape[1], x.shape[0]), ONE)
+    if is_zero(x):
+        return zero(shape)
+    if x.op == "ones":
+        return ones(shape)
+    if x.op == "scale":
+        return scale(x.args[0], vec(x.args[1], witness))
+    if x.op == "unvec":
+        return x.args[0]
+    return make("vec", (x,), witness, shape)
+
+
+def unvec(u: Node, witness: Node, shape: Shape) -> Node:
+    """The column u cut into columns of the witness's height, i.e. reshaped (column-major) to
+    `shape` = (rows of witness, len(u) / rows): the inverse of vec. `witness` is an argument
+    only for its row count (the language's unvec(u, M)); its value is never used."""
+    if shape[1] is ONE:
+        return u
+    if shape[0] is ONE:
+        return transpose(u)
+    if is_zero(u):
+        return zero(shape)
+    if u.op == "ones":
+        return ones(shape)
+    if u.op == "scale":
+        return scale(u.args[0], unvec(u.args[1], witness, shape))
+    if u.op == "add":
+        return add(*[unvec(t, witness, shape) for t in u.args])
+    if u.op == "vec" and u.args[0].shape == shape:
+        return u.args[0]
+    return make("unvec", (u, rows_witness(witness, shape[0])), None, shape)
+
+
+def rows_witness(w: Node, rows: Dim) -> Node:
+    """The smallest node found in w with `rows` rows (a variable, or a transposed one)."""
+    if w.op in ("var", "eye"):
+        return w
+    for n in walk(w):
+        if n.op == "var" and n.shape[0] is rows:
+            return n
+    for n in walk(w):
+        if n.op == "var" and n.shape[1] is rows:
+            return transpose(n)
+    return w
+
+
+def _kron_grid(g: Node, block: Shape, grid: Shape) -> bool:
+    """g is a grid × block matrix of blocks: (grid₀·block₀) × (grid₁·block₁)."""
+    return g.shape == (dim_product(grid[0], block[0]), dim_product(grid[1], block[1]))
+
+
+def _outer(g: Node) -> tuple[Node, Node] | None:
+    """(u, v) when g = u vᵀ (a product with a 1-wide inner dimension)."""
+    if g.op != "matmul":
+        return None
+    f = g.args
+    for i in range(1, len(f)):
+        if f[i - 1].shape[1] is ONE:
+            return matmul(*f[:i]), transpose(matmul(*f[i:]))
+    return None
+
+
+def blockdot(g: Node, b: Node, shape: Shape) -> Node:
+    """C with C_ij = ⟨G_ij, B⟩, G_ij the blocks of G of B's size (C has `shape`): the
+    gradient of ⟨G, A ⊗ B⟩ with respect to A."""
+    if is_zero(g) or is_zero(b):
+        return zero(shape)
+    if b.is_scalar:
+        return scale(b, g)
+    if g.op == "scale":
+        return scale(g.args[0], blockdot(g.args[1], b, shape))
+    if b.op == "scale":
+        return scale(b.args[0], blockdot(g, b.args[1], shape))
+    if g.op == "add":
+        return add(*[blockdot(t, b, shape) for t in g.args])
+    if g.op == "kron" and g.args[0].shape == shape and g.args[1].shape == b.shape:
+        return scale(inner(g.args[1], b), g.args[0])
+    if _kron_grid(g, b.shape, shape):
+        if g.op == "eye" and shape[0] is shape[1] and b.shape[0] is b.shape[1]:
+            return scale(trace(b), eye(shape[0]))  # I = I ⊗ I
+        if g.op == "ones":
+            return scale(reduction("sum", b), ones(shape))  # 11ᵀ = 11ᵀ ⊗ 11ᵀ
+        uv = _outer(g)
+        if uv is not None:
+            u, v = uv  # u vᵀ: C_ij = u_iᵀ B v_j = (UᵀBV)_ij, U = unvec(u), V = unvec(v)
+            return matmul(transpose(unvec(u, b, (b.shape[0], shape[0]))), b,
+                          unvec(v, transpose(b), (b.shape[1], shape[1])))
+    return make("blockdot", (g, b), None, shape)
+
+
+def blocksum(g: Node, a: Node, shape: Shape, witness: Node | None = None) -> Node:
+    """Σ_ij A_ij G_ij, G_ij the blocks of G (`shape` each) on A's grid: the gradient of
+    ⟨G, A ⊗ B⟩ with respect to B. `witness`, a node of `shape`, lets u vᵀ print as U A Vᵀ."""
+    if is_zero(g) or is_zero(a):
+        return zero(shape)
+    if a.is_scalar:
+        return scale(a, g)
+    if g.op == "scale":
+        return scale(g.args[0], blocksum(g.args[1], a, shape, witness))
+    if a.op == "scale":
+        return scale(a.args[0], blocksum(g, a.args[1], shape, witness))
+    if g.op == "add":
+        return add(*[blocksum(t, a, shape, witness) for t in g.args])
+    if g.op == "kron" and g.args[0].shape == a.shape and g.args[1].shape == shape:
+        return scale(inner(g.args[0], a), g.args[1])
+    if _kron_grid(g, shape, a.shape):
+        if g.op == "eye" and shape[0] is shape[1] and a.shape[0] is a.shape[1]:
+            return scale(trace(a), eye(shape[0]))
+        if g.op == "ones":
+            return scale(reduction("sum", a), ones(shape))
+        uv = _outer(g)
+        if uv is not None and witness is not None and witness.shape == shape:
+            u, v = uv  # Σ_ij A_ij u_i v_jᵀ = U A Vᵀ
+            return matmul(unvec(u, witness, (shape[0], a.shape[0])), a,
+                          transpose(unvec(v, transpose(witness), (shape[1], a.shape[1]))))
+    return make("blocksum", (g, a), None, shape)
 
 
 def commutation(rows: Dim, cols: Dim) -> Node:
@@ -547,7 +678,7 @@ def _symmetric(x: Node) -> bool:
         return True
     if op in ("inv", "matpow", "fn", "epow"):
         return is_symmetric(x.args[0])
-    if op in ("add", "hadamard"):
+    if op in ("add", "hadamard", "kron"):
         return all(is_symmetric(a) for a in x.args)
     if op == "scale":
         return is_symmetric(x.args[1])
@@ -672,6 +803,9 @@ BUILDERS = {
     "diag_embed": lambda n, a: diag_embed(a[0]),
     "diag_extract": lambda n, a: diag_extract(a[0]),
     "softmax": lambda n, a: softmax(a[0]),
-    "kron": lambda n, a: kron(a[0], a[1]),
-    "vec": lambda n, a: vec(a[0]),
+    "kron": lambda n, a: kron(a[0], a[1], n.attr),
+    "vec": lambda n, a: vec(a[0], n.attr),
+    "unvec": lambda n, a: unvec(a[0], a[1], n.shape),
+    "blockdot": lambda n, a: blockdot(a[0], a[1], n.shape),
+    "blocksum": lambda n, a: blocksum(a[0], a[1], n.shape),
 }

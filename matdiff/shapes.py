@@ -4,7 +4,7 @@ union-find. Knows nothing about syntax or the IR: typecheck.py drives it."""
 from __future__ import annotations
 
 from .errors import ShapeError, Span
-from .expr import KINDS, ONE, Dim, Shape
+from .expr import KINDS, ONE, Dim, Shape, dim_product
 
 # SPEC §1: names spelled as lowercase Greek letters are scalars.
 GREEK_NAMES = frozenset(
@@ -57,16 +57,33 @@ def probability_names(types: dict[str, str] | None) -> frozenset[str]:
 
 class Dims:
     """Symbolic dimensions as integers, unified with union-find. ONE_ID is the literal 1,
-    which never unifies with a symbolic dimension (a vector is not a scalar)."""
+    which never unifies with a symbolic dimension (a vector is not a scalar).
+
+    A class may also stand for a product of others (the m·p rows of kron(A, B), the n·m
+    entries of vec(X)): `product(a, b)` makes such a class. Products are kept flat (m·(p·q) is
+    m·p·q); unifying two products unifies their factors pairwise (equal factor counts only),
+    and a plain class unified with a product becomes that product (never when the product
+    contains it: m = m·p would need p = 1)."""
 
     ONE_ID = -1
 
     def __init__(self) -> None:
         self.parent: list[int] = []
+        self.factors_of: dict[int, tuple[int, ...]] = {}  # product class → its factors
 
     def fresh(self) -> int:
         self.parent.append(len(self.parent))
         return len(self.parent) - 1
+
+    def product(self, a: int, b: int) -> int:
+        """The class of the product a·b (1·b is b)."""
+        if a == self.ONE_ID:
+            return b
+        if b == self.ONE_ID:
+            return a
+        d = self.fresh()
+        self.factors_of[d] = (a, b)
+        return d
 
     def find(self, d: int) -> int:
         if d == self.ONE_ID:
@@ -78,25 +95,54 @@ class Dims:
             self.parent[d], d = root, self.parent[d]
         return root
 
+    def factors(self, d: int) -> tuple[int, ...]:
+        """The plain classes whose product d is, in order ((d,) for a plain class)."""
+        r = self.find(d)
+        parts = self.factors_of.get(r)
+        if parts is None:
+            return (r,)
+        out: tuple[int, ...] = ()
+        for p in parts:
+            out += self.factors(p)
+        return out
+
     def unify(self, a: int, b: int) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
         if ra == self.ONE_ID or rb == self.ONE_ID:
             return False
-        # the class keeps the older representative, so names follow first appearance
-        if ra < rb:
-            self.parent[rb] = ra
-        else:
+        fa, fb = self.factors(ra), self.factors(rb)
+        if len(fa) == 1 and len(fb) == 1:
+            # the class keeps the older representative, so names follow first appearance
+            if ra < rb:
+                self.parent[rb] = ra
+            else:
+                self.parent[ra] = rb
+            return True
+        if len(fa) == 1 or len(fb) == 1:  # a plain class becomes the product
+            plain, prod, parts = (ra, rb, fb) if len(fa) == 1 else (rb, ra, fa)
+            if plain in parts:
+                return False
+            self.parent[plain] = prod
+            return True
+        if len(fa) != len(fb):
+            return False
+        for x, y in zip(fa, fb):
+            if not self.unify(x, y):
+                return False
+        ra, rb = self.find(ra), self.find(rb)
+        if ra != rb:
             self.parent[ra] = rb
         return True
 
     def names(self) -> dict[int, Dim]:
-        """Representative → Dim, named m, n, p, … by first appearance ('n' if there is one)."""
+        """Representative → Dim, named m, n, p, … by first appearance ('n' if there is one);
+        products are named by their factors (m·p), when resolved."""
         roots: list[int] = []
         for d in range(len(self.parent)):
             r = self.find(d)
-            if r not in roots:
+            if r not in roots and r not in self.factors_of:
                 roots.append(r)
         if len(roots) == 1:
             return {roots[0]: Dim("n")}
@@ -105,9 +151,17 @@ class Dims:
             out[r] = Dim(_DIM_NAMES[i] if i < len(_DIM_NAMES) else f"d{i + 1}")
         return out
 
+    def dim(self, d: int, names: dict[int, Dim]) -> Dim:
+        if d == self.ONE_ID:
+            return ONE
+        out = None
+        for f in self.factors(d):
+            out = names[f] if out is None else dim_product(out, names[f])
+        return out
+
     def resolve(self, shape: tuple[int, int], names: dict[int, Dim] | None = None) -> Shape:
         names = names if names is not None else self.names()
-        return tuple(ONE if d == self.ONE_ID else names[self.find(d)] for d in shape)  # type: ignore
+        return tuple(self.dim(d, names) for d in shape)  # type: ignore
 
     def describe(self, shape: tuple[int, int]) -> str:
         from .expr import shape_text

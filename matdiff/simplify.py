@@ -157,7 +157,22 @@ def _transpose(node: E.Node) -> E.Node:
         return simplify(E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)]))
     if x.op == "matpow":  # (Xᵏ)ᵀ = (Xᵀ)ᵏ, so that XᵀXᵀ and (X²)ᵀ collect
         return E.matpow(simplify(E.transpose(x.args[0])), x.attr)
+    if x.op == "kron":  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
+        return simplify(E.kron(*[simplify(E.transpose(f)) for f in x.args]))
     return node
+
+
+def _vec_trick(prev: E.Node, f: E.Node) -> E.Node | None:
+    """(P ⊗ Q)·vec(M) = vec(Q M Pᵀ), vec(M)ᵀ(P ⊗ Q) = vec(Qᵀ M P)ᵀ (when the shapes fit)."""
+    if prev.op == "kron" and f.op == "vec":
+        (p, q), m = prev.args, f.args[0]
+        if m.shape == (q.shape[1], p.shape[1]):
+            return simplify(E.vec(simplify(E.matmul(q, m, E.transpose(p)))))
+    if f.op == "kron" and prev.op == "transpose" and prev.args[0].op == "vec":
+        (p, q), m = f.args, prev.args[0].args[0]
+        if m.shape == (q.shape[0], p.shape[0]):
+            return E.transpose(simplify(E.vec(simplify(E.matmul(E.transpose(q), m, p)))))
+    return None
 
 
 def _matmul(node: E.Node) -> E.Node:
@@ -179,6 +194,11 @@ def _matmul(node: E.Node) -> E.Node:
                 continue
             if f.op == "diag_embed" and prev.shape[0] is E.ONE:
                 out[-1] = simplify(E.transpose(E.hadamard(E.transpose(prev), f.args[0])))
+                changed = True
+                continue
+            trick = _vec_trick(prev, f)
+            if trick is not None:
+                out[-1] = trick
                 changed = True
                 continue
         out.append(f)
@@ -208,7 +228,21 @@ def _diag_extract(node: E.Node) -> E.Node:
 # ---------------------------------------------------------------- sums
 
 
+def _vec_sum(node: E.Node) -> E.Node | None:
+    """vec(A) + c·vec(B) → vec(A + c·B), when every term is a (scaled) vec of one shape."""
+    inner = []
+    for term in node.args:
+        number, atoms, body = split(term)
+        if body.op != "vec" or (inner and body.args[0].shape != inner[0][2].shape):
+            return None
+        inner.append((number, atoms, body.args[0]))
+    return E.vec(simplify(E.add(*[assemble(*t) for t in inner])))
+
+
 def _add(node: E.Node) -> E.Node:
+    collected = _vec_sum(node)
+    if collected is not None:
+        return simplify(collected)
     terms: dict[tuple, list] = {}
     for term in _expanded_terms(node):
         number, atoms, body = split(term)

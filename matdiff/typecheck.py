@@ -453,8 +453,11 @@ class _Checker:
                         "sums X*vector(1)")
             elif func in ("softmax", "logsumexp") and len(syn.args) == 2:
                 hint = f"{func}(…) takes one column vector; it has no axis argument yet"
-            raise ShapeError(f"{syn.func}(…) takes {arity} argument, got {len(syn.args)}",
-                             syn.span, hint=hint)
+            raise ShapeError(f"{syn.func}(…) takes {arity} argument{'s' if arity > 1 else ''}"
+                             f", got {len(syn.args)}", syn.span, hint=hint)
+        if arity > 1:  # the rule gets every argument's shape and syntax node
+            shapes = [self.infer(a) for a in syn.args]
+            return rule(self, func, shapes, list(syn.args), syn)
         arg = syn.args[0]
         shape = self.infer(arg)
         return rule(self, func, shape, arg, syn)
@@ -518,6 +521,59 @@ class _Checker:
             return (self.dims.fresh(), ONE)
         return (self.dims.fresh(), self.dims.fresh())
 
+    def _kron(self, func, shapes, args, syn) -> Pair:
+        (a0, a1), (b0, b1) = shapes
+        return (self.dims.product(a0, b0), self.dims.product(a1, b1))
+
+    def _vec(self, func, shape, arg, syn) -> Pair:
+        rows, cols = shape
+        return (self.dims.product(cols, rows), ONE)
+
+    def _unvec(self, func, shapes, args, syn) -> Pair:
+        (u0, u1), (w0, _) = shapes
+        u, w = args
+        if u1 != ONE or u0 == ONE:
+            raise ShapeError(f"unvec(u, M) needs a column vector u, but {self.src(u)} is "
+                             f"{self.describe(u)}", u.span,
+                             hint="unvec(u, M) cuts u into columns as tall as M: write "
+                             "unvec(vec(X), M) for a matrix X")
+        cols = self.dims.fresh()
+        if not self.dims.unify(u0, self.dims.product(cols, w0)):
+            raise ShapeError(f"unvec(u, M) needs the length of u to be a multiple of the rows of "
+                             f"M (u is cut into columns as tall as M): {self.src(u)} has length "
+                             f"{self.dim_text(u0)}, {self.src(w)} has {self.dim_text(w0)} rows",
+                             syn.span)
+        return (w0, cols)
+
+    def dim_text(self, d: int) -> str:
+        return self.dims.resolve((d, ONE))[0].name
+
+    def _block_grid(self, func, shapes, args, syn, block_first: bool) -> tuple[int, int]:
+        """G's rows and columns as products of a grid and a block (blockdot(G, B): B is
+        the block, blocksum(G, A): A is the grid); the other factor is returned."""
+        (g0, g1), (w0, w1) = shapes
+        g, w = args
+        out = []
+        for gd, wd, which in ((g0, w0, "rows"), (g1, w1, "columns")):
+            other = self.dims.fresh()
+            prod = self.dims.product(other, wd) if block_first else \
+                self.dims.product(wd, other)
+            if not self.dims.unify(gd, prod):
+                what = ("blocks of the shape of B" if block_first else
+                        "as many blocks as A has entries, in A's grid")
+                raise ShapeError(
+                    f"{func}(G, {'B' if block_first else 'A'}) needs G made of {what}: "
+                    f"{self.src(g)} is {self.describe(g)}, {self.src(w)} is {self.describe(w)} "
+                    f"(G's {which} must be a multiple of its {which})", syn.span)
+            out.append(other)
+        return out[0], out[1]
+
+    def _blockdot(self, func, shapes, args, syn) -> Pair:
+        return self._block_grid(func, shapes, args, syn, block_first=True)
+
+    def _blocksum(self, func, shapes, args, syn) -> Pair:
+        return self._block_grid(func, shapes, args, syn, block_first=False)
+
     # ------------------------------------------------------------ pass 2: IR
 
     def build(self, syn: Syn) -> E.Node:
@@ -565,9 +621,9 @@ class _Checker:
 
     def build_call(self, syn: Call) -> E.Node:
         func = canonical(syn.func)
-        arg = self.build(syn.args[0])
+        args = [self.build(a) for a in syn.args]
         shape = self.resolve(self.shape_of[id(syn)])
-        return CALLS[func].build(arg, shape)
+        return CALLS[func].build(*args, shape)
 
 
 class _Span(Syn):

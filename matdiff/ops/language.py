@@ -10,21 +10,22 @@ from dataclasses import dataclass
 
 # the type checker's shape rules a call may name (methods `_<rule>` of typecheck._Checker)
 SHAPE_RULES = ("elementwise", "square_to_scalar", "any_to_scalar", "nonscalar_to_scalar",
-               "softmax", "diag", "inv", "broadcast")
+               "softmax", "diag", "inv", "broadcast", "kron", "vec", "unvec", "blockdot",
+               "blocksum")
 
 
 @dataclass(frozen=True)
 class Call:
     name: str  # as written: tr, logdet, sigmoid
     shape: str  # one of SHAPE_RULES
-    build: Callable  # (argument node, result shape) -> IR node
+    build: Callable  # (argument node(s)..., result shape) -> IR node
     arity: int = 1
 
 
 CALLS: dict[str, Call] = {}
 ALIASES = {"σ": "sigmoid"}  # other spellings of a declared name
 # SPEC §4 reserves these for functions to come: a call is refused (never read as a variable)
-RESERVED = ("kron", "vec", "mean", "expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
+RESERVED = ("mean", "expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
             "nucnorm", "specnorm", "pinv")
 
 

@@ -553,6 +553,7 @@ class _Checker:
         the block, blocksum(G, A): A is the grid); the other factor is returned."""
         (g0, g1), (w0, w1) = shapes
         g, w = args
+        g_text, w_text = self.describe(g), self.describe(w)  # before unifying changes them
         out = []
         for gd, wd, which in ((g0, w0, "rows"), (g1, w1, "columns")):
             other = self.dims.fresh()
@@ -563,7 +564,7 @@ class _Checker:
                         "as many blocks as A has entries, in A's grid")
                 raise ShapeError(
                     f"{func}(G, {'B' if block_first else 'A'}) needs G made of {what}: "
-                    f"{self.src(g)} is {self.describe(g)}, {self.src(w)} is {self.describe(w)} "
+                    f"{self.src(g)} is {g_text}, {self.src(w)} is {w_text} "
                     f"(G's {which} must be a multiple of its {which})", syn.span)
             out.append(other)
         return out[0], out[1]

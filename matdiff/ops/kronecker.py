@@ -46,6 +46,40 @@ def _mp_vec(mp, a):
     return mp.matrix([[a[i, j]] for j in range(a.cols) for i in range(a.rows)])
 
 
+# ---------------------------------------------------------------- NumPy lowering
+# (emitted code holds vectors and rows as 1-D arrays: they are made 2-D around kron and the
+# block contractions, and results that are vectors are flattened back)
+
+
+def _np_2d(node, text: str) -> str:
+    if node.is_scalar:
+        return f"np.reshape({text}, (1, 1))"
+    if node.shape[1] is E.ONE:
+        return f"np.reshape({text}, (-1, 1))"
+    if node.shape[0] is E.ONE:
+        return f"np.reshape({text}, (1, -1))"
+    return text
+
+
+def _np_result(n, text: str) -> str:
+    return f"np.ravel({text})" if (n.shape[0] is E.ONE) != (n.shape[1] is E.ONE) else text
+
+
+def _np_lower_kron(ctx, n, a):
+    return _np_result(n, f"np.kron({_np_2d(n.args[0], a[0])}, {_np_2d(n.args[1], a[1])})")
+
+
+def _np_lower_block(spec: str, block_of):
+    """np.einsum over G seen as [block row, row, block column, column]."""
+    def lower(ctx, n, a):
+        g, w = _np_2d(n.args[0], a[0]), _np_2d(n.args[1], a[1])
+        rows, cols = block_of
+        text = (f"(lambda g, w: np.einsum({spec!r}, g.reshape({rows}, {cols}), w))"
+                f"({g}, {w})")
+        return _np_result(n, text)
+    return lower
+
+
 # ---------------------------------------------------------------- kron
 
 
@@ -73,6 +107,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.kronecker_product(a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_kron(mp, a[0], a[1]),
     spelling=Spelling("kron", _kron_infix(" ⊗ "), _kron_infix(r" \otimes ")),
+    lower={"numpy": _np_lower_kron},
 ))
 
 # ---------------------------------------------------------------- vec and unvec
@@ -103,16 +138,23 @@ declare(Operator(
     exact=lambda sp, n, a, s: a[0].T.reshape(a[0].rows * a[0].cols, 1),
     precise=lambda mp, n, a, s: _mp_vec(mp, a[0]),
     spelling=Spelling("vec", "vec", r"\operatorname{vec}"),
+    lower={"numpy": lambda ctx, n, a: f"np.ravel({a[0]}, order='F')"},
 ))
 
 
+def _whole(total: int, part: int) -> int:
+    if total % part:
+        raise ValueError("sizes that do not fit")  # the evaluators' 'cannot evaluate'
+    return total // part
+
+
 def _sp_unvec(sp, u, rows):
-    cols = u.rows // rows
+    cols = _whole(u.rows, rows)
     return sp.Matrix(rows, cols, lambda i, j: u[j * rows + i, 0])
 
 
 def _mp_unvec(mp, u, rows):
-    cols = u.rows // rows
+    cols = _whole(u.rows, rows)
     out = mp.zeros(rows, cols)
     for j in range(cols):
         for i in range(rows):
@@ -130,10 +172,12 @@ declare(Operator(
             lambda ctx, n, d: E.unvec(d(n.args[0]), n.args[1], n.shape)),
     peel=PeelRule("unvec is linear: tr(Gᵀ unvec(l)) = vec(G)ᵀ l", _peel_unvec),
     # the witness gives the row count; the columns are what the entries fill
-    numeric=lambda n, a, s: a[0].reshape(a[1].shape[0], -1, order="F"),
+    numeric=lambda n, a, s: _np_unvec(n, a[0], a[1], s),
     exact=lambda sp, n, a, s: _sp_unvec(sp, a[0], a[1].rows),
     precise=lambda mp, n, a, s: _mp_unvec(mp, a[0], a[1].rows),
     spelling=Spelling("unvec", "unvec", r"\operatorname{unvec}"),
+    lower={"numpy": lambda ctx, n, a:
+           f"np.reshape({a[0]}, (np.shape({a[1]})[0], -1), order='F')"},
 ))
 
 # ---------------------------------------------------------------- the Kronecker contractions
@@ -148,18 +192,34 @@ def _blocks(g, rows, cols):
     return g.reshape(g.shape[0] // rows, rows, g.shape[1] // cols, cols)
 
 
-def _np_blockdot(g, b):
+def _fits(g, w) -> bool:
+    """G is a whole number of w-sized blocks (sizes that do not fit give NaN, never raise:
+    the sizes of a constant such as matrix(1) may be a guess)."""
+    return g.shape[0] % w.shape[0] == 0 and g.shape[1] % w.shape[1] == 0
+
+
+def _np_blockdot(n, g, b, s):
+    if not _fits(g, b):
+        return np.full(s(n.shape), np.nan)
     return np.einsum("ikjl,kl->ij", _blocks(g, *b.shape), b)
 
 
-def _np_blocksum(g, a):
+def _np_blocksum(n, g, a, s):
+    if not _fits(g, a):
+        return np.full(s(n.shape), np.nan)
     return np.einsum("ikjl,ij->kl", _blocks(g, g.shape[0] // a.shape[0],
                                             g.shape[1] // a.shape[1]), a)
 
 
+def _np_unvec(n, u, w, s):
+    if u.shape[0] % w.shape[0]:
+        return np.full(s(n.shape), np.nan)
+    return u.reshape(w.shape[0], -1, order="F")
+
+
 def _blockdot_entries(g, b, zero):
     p, q = b.rows, b.cols
-    m, n = g.rows // p, g.cols // q
+    m, n = _whole(g.rows, p), _whole(g.cols, q)
     out = [[zero for _ in range(n)] for _ in range(m)]
     for i in range(m):
         for j in range(n):
@@ -170,7 +230,7 @@ def _blockdot_entries(g, b, zero):
 
 def _blocksum_entries(g, a, zero):
     m, n = a.rows, a.cols
-    p, q = g.rows // m, g.cols // n
+    p, q = _whole(g.rows, m), _whole(g.cols, n)
     out = [[zero for _ in range(q)] for _ in range(p)]
     for k in range(p):
         for l in range(q):
@@ -207,20 +267,26 @@ declare(Operator(
     d=DRule("d blockdot(G, B) = blockdot(dG, B) + blockdot(G, dB)", _d_bilinear(E.blockdot)),
     peel=PeelRule("tr(Hᵀ blockdot(dG, B)) = tr((H ⊗ B)ᵀ dG), "
                   "tr(Hᵀ blockdot(G, dB)) = tr(blocksum(G, H)ᵀ dB)", _peel_blockdot),
-    numeric=lambda n, a, s: _np_blockdot(a[0], a[1]),
+    numeric=lambda n, a, s: _np_blockdot(n, a[0], a[1], s),
     exact=lambda sp, n, a, s: sp.Matrix(_blockdot_entries(a[0], a[1], sp.Integer(0))),
     precise=lambda mp, n, a, s: mp.matrix(_blockdot_entries(a[0], a[1], mp.mpf(0))),
     spelling=Spelling("blockdot", "blockdot", r"\operatorname{blockdot}"),
+    lower={"numpy": _np_lower_block(
+        "ikjl,kl->ij", ("g.shape[0] // w.shape[0], w.shape[0]",
+                        "g.shape[1] // w.shape[1], w.shape[1]"))},
 ))
 declare(Operator(
     "blocksum", "weighted sum of blocks",
     d=DRule("d blocksum(G, A) = blocksum(dG, A) + blocksum(G, dA)", _d_bilinear(E.blocksum)),
     peel=PeelRule("tr(Kᵀ blocksum(dG, A)) = tr((A ⊗ K)ᵀ dG), "
                   "tr(Kᵀ blocksum(G, dA)) = tr(blockdot(G, K)ᵀ dA)", _peel_blocksum),
-    numeric=lambda n, a, s: _np_blocksum(a[0], a[1]),
+    numeric=lambda n, a, s: _np_blocksum(n, a[0], a[1], s),
     exact=lambda sp, n, a, s: sp.Matrix(_blocksum_entries(a[0], a[1], sp.Integer(0))),
     precise=lambda mp, n, a, s: mp.matrix(_blocksum_entries(a[0], a[1], mp.mpf(0))),
     spelling=Spelling("blocksum", "blocksum", r"\operatorname{blocksum}"),
+    lower={"numpy": _np_lower_block(
+        "ikjl,ij->kl", ("w.shape[0], g.shape[0] // w.shape[0]",
+                        "w.shape[1], g.shape[1] // w.shape[1]"))},
 ))
 
 # ---------------------------------------------------------------- the language's names

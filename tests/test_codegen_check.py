@@ -193,7 +193,7 @@ def test_product_order_chosen_by_actual_sizes(sizes):
 
 
 def test_order_candidates_are_the_undominated_ones():
-    from matdiff.product_order import cheapest_orders
+    from matdiff.codegen.product_order import cheapest_orders
     from matdiff.typecheck import typecheck
 
     def factors(text):

@@ -1,0 +1,1 @@
+"""One module per code backend; each spells the backend-neutral plans of codegen/plan.py."""

@@ -1,0 +1,266 @@
+"""The backend-neutral plan of one function body: what to compute and in which form, before
+any backend spells it.
+
+Every product is rewritten into binary products in the cheapest order (matrix-chain dynamic
+programming over the symbolic sizes; where the best order depends on sizes known only at run
+time, a `chain_by_size` node carries the candidate orders), sums inside products that reach a
+vector are distributed, and constant scalings go to the smallest factor or are hoisted to the
+start of the backward pass. Equal binary products are then one interned node, so a
+sub-product that f and a gradient share (Ax in xᵀAx and (A + Aᵀ)x) is computed once. The plan
+also records which inverses are needed whole (the rest are applied by solves with one shared
+factorization), which matrices have their determinant or log-determinant taken, which
+logsumexp/softmax pairs and softplus/σ pairs can share one pass of exponentials, and how often
+each node is used (a node used twice is named). The rewritten DAG is the plan's own lowered
+IR: its nodes are built with `E.make` on purpose (binary products must stay binary, not be
+re-flattened by the normalising builders), and `chain_by_size` exists only here."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from ..simplify import logistic_argument
+from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order
+
+# the plan's own node: a chain of products whose order is chosen at run time
+RUNTIME_ORDER = "chain_by_size"
+
+
+def _size(d: E.Dim) -> int:
+    return 1 if d is E.ONE else 1000
+
+
+def _push_scale(c: E.Node, x: E.Node, memo: dict) -> E.Node:
+    """c·x with the constant c moved through the last factor of a product and the first
+    factor of a Hadamard product, down to where the backward pass starts."""
+    key = (c, x)
+    out = memo.get(key)
+    if out is None:
+        if x.op == "matmul" and len(x.args) == 2 and not x.args[1].is_scalar:
+            out = E.make("matmul", (x.args[0], _push_scale(c, x.args[1], memo)), None, x.shape)
+        elif x.op == "transpose" and x.kind == "matrix":  # c·Aᵀ = (c·A)ᵀ: shared with c·A
+            inner = _push_scale(c, x.args[0], memo)
+            out = E.make("transpose", (inner,), None, x.shape)
+        elif x.op == "hadamard":
+            out = E.make("hadamard", (_push_scale(c, x.args[0], memo),) + x.args[1:], None,
+                         x.shape)
+        else:
+            out = E.make("scale", (c, x), None, x.shape)
+        memo[key] = out
+    return out
+
+
+def _dag_cost(roots: list[E.Node]) -> float:
+    """Floating-point operations of evaluating the DAG once (every dimension 1000)."""
+    cost, seen = 0.0, set()
+    for r in roots:
+        for n in E.postorder(r, known=seen):
+            seen.add(n)
+            if n.op in ("var", "const"):
+                continue
+            size = _size(n.shape[0]) * _size(n.shape[1])
+            cost += size * (_size(n.args[0].shape[1]) if n.op == "matmul" else 1)
+    return cost
+
+
+def _hoist_scalings(roots: list[E.Node]) -> list[E.Node]:
+    """Constant factors moved to the start of the backward pass when that saves work: in
+    ‖W₄tanh(…) − y‖² the 2 of each ∂f/∂Wₖ = 2(…)hᵀ becomes one 2(W₄h₃ − y) shared by all."""
+    memo: dict = {}
+    done: dict[E.Node, E.Node] = {}
+    for r in roots:
+        for n in E.postorder(r, known=done):
+            args = tuple(done[a] for a in n.args)
+            if n.op == "scale" and args[0].op == "const" and not n.is_scalar:
+                done[n] = _push_scale(args[0], args[1], memo)
+            else:
+                done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+    hoisted = [done[r] for r in roots]
+    return hoisted if _dag_cost(hoisted) < _dag_cost(roots) else roots
+
+
+def softplus_argument(n: E.Node) -> E.Node | None:
+    """z when n is softplus(z) or log(exp(z) + 1)."""
+    if n.op == "fn" and n.attr == "softplus":
+        return n.args[0]
+    if n.op == "fn" and n.attr == "log":
+        return logistic_argument(n.args[0])
+    return None
+
+
+def summed_square(n: E.Node) -> E.Node | None:
+    """u when n is sum(u⊙u), sum(u.^2) or ‖u‖²."""
+    if n.op == "pow" and n.args[0].op == "norm2" and n.args[1].op == "const" and \
+            n.args[1].attr == 2:
+        return n.args[0].args[0]
+    if n.op != "sum":
+        return None
+    x = n.args[0]
+    if x.op == "hadamard" and len(x.args) == 2 and x.args[0] is x.args[1]:
+        return x.args[0]
+    if x.op == "epow" and x.args[1].op == "const" and x.args[1].attr == 2:
+        return x.args[0]
+    return None
+
+
+def inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
+    """(X, transposed) when n is X⁻¹ or X⁻ᵀ."""
+    if n.op == "inv":
+        return n.args[0], False
+    if n.op == "transpose" and n.args[0].op == "inv":
+        return n.args[0].args[0], True
+    return None
+
+
+class Plan:
+    """The plan of one function body computing `roots` (f, gradients, …) once."""
+
+    def __init__(self, roots: list[E.Node], labels: dict[E.Node, str]):
+        # inverses some expression needs whole (not only applied to something)
+        parents: dict[E.Node, set[str]] = {}
+        original = [n for r in roots for n in E.postorder(r)]
+        for n in original:
+            for a in n.args:
+                parents.setdefault(a, set()).add(n.op)
+        self.whole = {inverse_of(n)[0] for n in original if inverse_of(n) is not None and
+                      (n in roots or parents.get(n, set()) - {"matmul", "transpose"})}
+        self.inverted = {inv[0] for n in original if (inv := inverse_of(n)) is not None}
+        self.dets = {n.args[0] for n in original if n.op == "det"}
+        self.logdets = {n.args[0] for n in original if n.op == "logdet"} | {
+            n.args[0].args[0] for n in original
+            if n.op == "fn" and n.attr == "log" and n.args[0].op == "det"}
+        self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
+        self.static: dict[E.Node, E.Node] = {}  # chain_by_size → the order chosen statically
+        done: dict[E.Node, E.Node] = {}
+        for n in original:
+            if n not in done:
+                done[n] = self.binarize(n, done)
+        self.roots = _hoist_scalings([done[r] for r in roots])
+        self.uses: dict[E.Node, int] = {}
+        self.order: list[E.Node] = []
+        seen: set[E.Node] = set()
+        for r in self.roots:
+            for n in E.postorder(r):
+                if n not in seen:
+                    seen.add(n)
+                    self.order.append(n)
+                    for a in n.args:
+                        self.uses[a] = self.uses.get(a, 0) + 1
+        for r in self.roots:
+            self.uses[r] = self.uses.get(r, 0) + 2
+        self.label_names = {labels[n] for n in self.order if n in labels}
+        for n in self.order:  # ‖u‖ and sum(u⊙u) read u twice (np.vdot(u, u)): u once, named
+            u = n.args[0] if n.op == "norm2" else summed_square(n)
+            if u is not None:
+                self.uses[u] = self.uses.get(u, 0) + 1
+        # logsumexp(z) (or log softmax(z)) and softmax(z) together: one pass of exponentials
+        needs_lse = {n.args[0] for n in self.order if n.op == "logsumexp"} | {
+            n.args[0].args[0] for n in self.order
+            if n.op == "fn" and n.attr == "log" and n.args[0].op == "softmax"}
+        softmax_of = {n.args[0]: n for n in self.order if n.op == "softmax"}
+        self.fused_softmax = {z: softmax_of[z] for z in needs_lse & set(softmax_of)}
+        # softplus(z) = log(1 + exp(z)) computed here makes σ(z) = exp(z − softplus(z)) one
+        # exponential instead of two; such a softplus is named so that σ can read it
+        self.softplus: dict[E.Node, E.Node] = {}
+        for n in self.order:
+            z = softplus_argument(n)
+            if z is not None:
+                self.softplus.setdefault(z, n)
+        for n in self.order:
+            if n.op == "fn" and n.attr == "sigmoid" and n.args[0] in self.softplus:
+                sp = self.softplus[n.args[0]]
+                self.uses[sp] = self.uses.get(sp, 0) + 1
+
+    def solvable(self, f: E.Node) -> bool:
+        inv = inverse_of(f)
+        return inv is not None and inv[0] not in self.whole
+
+    def binarize(self, n: E.Node, done: dict) -> E.Node:
+        args = tuple(done[a] for a in n.args)
+        if n.op == "matmul":
+            return self.chain(list(args))
+        if n.op == "tr" and args[0].op == RUNTIME_ORDER:  # a trace splits a static order
+            return E.make("tr", (self.static[args[0]],), None, n.shape)
+        if n.op == "scale" and args[1].op == "matmul" and not n.is_scalar:
+            # c·(LR): the constant goes on the smallest of LR, L and R (in that order on ties),
+            # never inside a product, so that L and R stay shared (X⁻ᵀu in uᵀX⁻¹v and in
+            # −X⁻ᵀuvᵀX⁻ᵀ is one solve)
+            c, product = args
+            left, right = product.args
+
+            def area(x):
+                return _size(x.shape[0]) * _size(x.shape[1])
+            options = [(area(product), 0)] + [
+                (area(x), k) for k, x in ((1, left), (2, right))
+                if inverse_of(x) is None and x.op != "diag_embed"]
+            pick = min(options)[1]
+            if pick:
+                operands = [left, right]
+                x = operands[pick - 1]
+                operands[pick - 1] = E.make("scale", (c, x), None, x.shape)
+                return E.make("matmul", tuple(operands), None, product.shape)
+        return n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+
+    def chain(self, factors: list[E.Node]) -> E.Node:
+        key = tuple(factors)
+        known = self.products.get(key)
+        if known is not None:
+            return known
+        mirrored = self.products.get(tuple(E.transpose(f) for f in reversed(factors)))
+        if mirrored is not None:  # (S⁻¹CS⁻¹)ᵀ when S⁻¹CᵀS⁻¹ is asked for and S is symmetric
+            return E.make("transpose", (mirrored,), None, (mirrored.shape[1], mirrored.shape[0]))
+        reaches_vector = any(d is E.ONE for f in factors for d in f.shape)
+        if reaches_vector:  # (A + Aᵀ)x → Ax + Aᵀx: matrix-vector products beat the sum
+            for i, f in enumerate(factors):
+                if f.op == "add" and all(t.kind == "matrix" for t in f.args):
+                    terms = [self.chain(factors[:i] + [t] + factors[i + 1:]) for t in f.args]
+                    return E.make("add", tuple(terms), None, terms[0].shape)
+        k = len(factors)
+        size = [(_size(f.shape[0]), _size(f.shape[1])) for f in factors]
+        best: dict[tuple[int, int], tuple[float, int]] = {
+            (i, i): (float(size[i][0]) ** 3 if self.solvable(f) else 0.0, i)
+            for i, f in enumerate(factors)}
+        for length in range(2, k + 1):
+            for i in range(k - length + 1):
+                j = i + length - 1
+                options = []
+                for m in range(i, j):
+                    left, right = best[(i, m)][0], best[(m + 1, j)][0]
+                    rows, inner, cols = size[i][0], size[m][1], size[j][1]
+                    if m == i and self.solvable(factors[i]):
+                        step, left = inner * inner * cols, 0.0  # X⁻¹·R by a solve
+                    elif m + 1 == j and self.solvable(factors[j]):
+                        step, right = rows * inner * inner, 0.0  # L·X⁻¹ by a solve
+                    else:
+                        step = rows * inner * cols
+                    # ties go to the rightmost split: ((AX)B)C, the order a person writes,
+                    # so equal sub-products in f and the gradients coincide
+                    options.append((left + right + step, -m))
+                cost, m = min(options)
+                # a sub-product computed elsewhere (Xw of softplus(Xw) in yᵀXw) costs nothing
+                best[(i, j)] = (0.0 if tuple(factors[i:j + 1]) in self.products else cost, -m)
+        chosen = self._tree(factors, best, 0, k - 1)
+        if 3 <= k <= RUNTIME_CHAIN_MAX and all(
+                f.kind == "matrix" and f.op != "diag_embed" and not self.solvable(f)
+                for f in factors):
+            orders = cheapest_orders(factors, dp_order(best, 0, k - 1))
+            # which order is cheapest depends on the actual sizes; past three candidates the
+            # branches would outweigh what they save, and the static order stands
+            if 2 <= len(orders) <= 3:
+                node = E.make(RUNTIME_ORDER, tuple(factors), tuple(orders), chosen.shape)
+                self.static[node] = chosen
+                return node
+        return chosen
+
+    def _tree(self, factors, best, i: int, j: int) -> E.Node:
+        if i == j:
+            return factors[i]
+        key = tuple(factors[i:j + 1])
+        if key in self.products:  # the same sub-product elsewhere: one node, computed once
+            return self.products[key]
+        mirrored = self.products.get(tuple(E.transpose(f) for f in reversed(key)))
+        if mirrored is not None:  # X⁻ᵀu where uᵀX⁻¹ is computed: its transpose
+            return E.make("transpose", (mirrored,), None, (mirrored.shape[1], mirrored.shape[0]))
+        m = best[(i, j)][1]
+        left, right = self._tree(factors, best, i, m), self._tree(factors, best, m + 1, j)
+        node = E.make("matmul", (left, right), None, (left.shape[0], right.shape[1]))
+        self.products[key] = node
+        return node

@@ -1,13 +1,13 @@
 """A homework-checking session: a student's answers for ∂/∂X tr(AXB), one transposed and
 one right, checked by `matdiff check` (the same verdicts as the command line)."""
 
-from matdiff.diagnose import check_claim
+import matdiff
 
 
 def main():
     expression = "tr(A*X*B)"
     for claim in ("B*A", "A'*B'", "(B*A)'"):
-        verdict = check_claim(expression, "X", claim)
+        verdict = matdiff.check(expression, "X", claim)
         print(f'$ matdiff check "{expression}" --wrt X --claim "{claim}"')
         print(verdict.text, end="\n\n")
         if claim == "B*A":

@@ -250,3 +250,16 @@ def test_arity_and_reserved_names(text, message):
         typecheck(text)
     if message is not None:
         assert message in info.value.message, info.value.message
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("norm2(vec(X))^2", "X"), ("tr(kron(A,B))", "A"), ("sum(kron(x,y))", "x"),
+    ("norm2(kron(A,B)*vec(X) - vec(Y))^2", "X"), ("vec(X)'*vec(X)", "X"),
+    ("u'*kron(A,B)*v", "A"), ("u'*kron(A,B)*v", "B"), ("u'*vec(A*X*B)", "X"),
+])
+def test_emitted_code_verifies(expr, wrt):
+    # sizes that are products (m·p of kron, m·n of vec) come from their factors' sizes
+    import matdiff
+
+    report = matdiff.grad(expr, wrt).verify()
+    assert report.ok, report.text

@@ -35,6 +35,14 @@ class _Emitter:
                     self.dims[d] = f"{self.var_py[name]}.shape[{axis}]"
         roots = [derivation.f] + [derivation.gradients[w] for w in derivation.wrt] + [
             x.root for x in extras]
+        # a product size (m·p of kron, m·n of vec) is the product of its factors' sizes
+        grown = True
+        while grown:
+            grown = False
+            for d, (a, b) in list(E.PRODUCTS.items()):
+                if d not in self.dims and a in self.dims and b in self.dims:
+                    self.dims[d] = f"({self.dims[a]} * {self.dims[b]})"
+                    grown = True
         free = {d for r in roots for n in E.walk(r) for d in n.shape
                 if d is not E.ONE and d not in self.dims}
         if free:

@@ -361,11 +361,11 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
     def compare_at(env, sizes, values) -> None:
         nonlocal worst, use_precise, compared
         where.append((env, sizes))
-        claim_sizes = _claim_sizes(claim_typed, env)
+        g = values[ours]
+        claim_sizes = _claim_sizes(claim_typed, env, g.shape)
         with np.errstate(all="ignore"):
             c_values: dict = {}
             c = evaluate(claim, env, claim_sizes, c_values)
-        g = values[ours]
         for k in kinks_f:
             _record_sides(sides[k], values.get(k))
         for k in kinks_c:
@@ -548,25 +548,40 @@ def _samples(result, claim_typed, wrt, points, adjust):
         for env, sizes in points:
             env = adjust(env)
             g = evaluate(result.gradients[wrt], env, sizes)
-            c = evaluate(claim_typed.root, env, _claim_sizes(claim_typed, env))
+            c = evaluate(claim_typed.root, env, _claim_sizes(claim_typed, env, g.shape))
             if not (np.all(np.isfinite(c)) and np.all(np.isfinite(g))):
                 return None
             out.append((g, c))
     return out
 
 
-def _claim_sizes(claim_typed, env):
+def _claim_sizes(claim_typed, env, like=None):
+    """Sizes of the claim's own dimensions: from its variables' data, then (for a dimension
+    only a constant fixes, as in tr(A)*eye) from the shape `like` of matdiff's gradient, a
+    product dimension (m·p) from its factors, and 3 for anything still open."""
     sizes = {}
     for name, v in claim_typed.variables.items():
         for d, n in zip(v.shape, env[name].shape):
             if d is not E.ONE:
                 sizes[d] = n
-    # dimensions only constants fix (e.g. eye alone) get a default
+    if like is not None:
+        for d, n in zip(claim_typed.root.shape, like):
+            if d is not E.ONE:
+                sizes.setdefault(d, n)
     for n in E.walk(claim_typed.root):
         for d in n.shape:
             if d is not E.ONE and d not in sizes:
-                sizes[d] = 3
+                sizes[d] = _product_size(d, sizes)
     return sizes
+
+
+def _product_size(d, sizes) -> int:
+    if d in sizes:
+        return sizes[d]
+    if d in E.PRODUCTS:
+        a, b = E.PRODUCTS[d]
+        return _product_size(a, sizes) * _product_size(b, sizes)
+    return sizes.setdefault(d, 3)
 
 
 def _shapes_differ(samples) -> bool:

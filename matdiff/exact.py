@@ -45,8 +45,18 @@ def feasible(*roots: E.Node) -> bool:
         or ELEMENTWISE[n.attr].definition is not None)) for n in nodes)
 
 
+def _dim_size(d: E.Dim, size: int) -> int:
+    """Every dimension `size`; a product dimension (m·p of kron) the product of its factors."""
+    if d is E.ONE:
+        return 1
+    if d in E.PRODUCTS:
+        a, b = E.PRODUCTS[d]
+        return _dim_size(a, size) * _dim_size(b, size)
+    return size
+
+
 def _symbols(sp, name: str, kind: str, shape, size: int):
-    rows, cols = (1 if d is E.ONE else size for d in shape)
+    rows, cols = (_dim_size(d, size) for d in shape)
     if kind in ("symmetric", "spd"):
         return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{min(i, j)}{max(i, j)}",
                                                            real=True))
@@ -58,7 +68,7 @@ def evaluate(node: E.Node, variables: dict[str, E.Node], cache: dict, size: int)
     sp = _sympy()
 
     def shape_size(shape):
-        return tuple(1 if d is E.ONE else size for d in shape)
+        return tuple(_dim_size(d, size) for d in shape)
 
     for n in E.postorder(node):
         if n in cache:

@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 
 from .errors import ParseError
+from .ops import CALLS, RESERVED, function_names
 from .syntax import (
     _CURRENT,
     Call,
@@ -58,26 +59,18 @@ _CAPITAL = {"Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "
 _LATIN_LIKE_CAPITAL = dict(zip("ABEZHIKMNOPTX", "ΑΒΕΖΗΙΚΜΝΟΡΤΧ"))
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
-# function spellings (after \operatorname{…}, \mathrm{…}, \text{…}, or a bare command)
-FUNCTIONS = {
-    "exp": "exp", "log": "log", "ln": "log", "sin": "sin", "cos": "cos", "tan": "tan",
-    "tanh": "tanh", "arcsin": "arcsin", "arccos": "arccos", "arctan": "arctan", "det": "det",
-    "tr": "tr", "Tr": "tr", "trace": "tr", "Trace": "tr", "logdet": "logdet",
-    "diag": "diag", "Diag": "diag", "softmax": "softmax", "logsumexp": "logsumexp",
-    "LSE": "logsumexp", "lse": "logsumexp", "sigmoid": "sigmoid", "relu": "relu",
-    "ReLU": "relu", "sign": "sign", "sgn": "sign", "softplus": "softplus", "sum": "sum",
-    "abs": "abs", "inv": "inv", "vec": "vec", "kron": "kron", "erf": "erf", "sqrt": "sqrt",
-    "norm1": "norm1", "norm2": "norm2", "expm": "expm", "logm": "logm", "sqrtm": "sqrtm",
-    "mean": "mean", "pinv": "pinv",
+# function spellings (after \operatorname{…}, \mathrm{…}, \text{…}, or a bare command): every
+# function of the language (the operator registry) under its own name, plus the other names
+# notes use for them
+FUNCTIONS = {name: name for name in function_names()} | {
+    "ln": "log", "Tr": "tr", "trace": "tr", "Trace": "tr", "Diag": "diag",
+    "LSE": "logsumexp", "lse": "logsumexp", "ReLU": "relu", "sgn": "sign", "σ": "sigmoid",
 }
 # bare commands that are functions (\log, \det, …; \tr and \Tr are common macros)
 _COMMAND_FUNCTIONS = {"exp", "log", "ln", "sin", "cos", "tan", "tanh", "arcsin", "arccos",
                       "arctan", "det", "tr", "Tr", "trace", "sgn", "diag", "erf"}
 # words written without a backslash that are calls when a bracket follows: tr(X), softmax(z)
-_PLAIN_CALLS = sorted({"exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "arcsin", "arccos",
-                       "arctan", "abs", "sign", "relu", "sigmoid", "softplus", "tr", "det",
-                       "logdet", "sum", "norm1", "norm2", "diag", "softmax", "logsumexp",
-                       "inv", "vector", "matrix", "ln", "Tr"}, key=len, reverse=True)
+_PLAIN_CALLS = sorted(set(CALLS) | {"ln", "Tr"}, key=len, reverse=True)
 _TEXT_WRAPPERS = {"operatorname", "mathrm", "text", "textrm", "mathop", "textnormal",
                   "mathit", "textit", "mathsf", "textsf", "rm", "it"}
 _BOLD_WRAPPERS = {"mathbf", "boldsymbol", "bm", "vec", "mathbfit", "pmb", "bf", "bold",
@@ -440,9 +433,8 @@ class _Lexer:
                 return rend
             if word in ("operatorname", "mathop"):
                 raise self.error(f"matdiff has no function {inner!r}", pos, rend,
-                                 hint="the functions are " + ", ".join(sorted(set(
-                                     FUNCTIONS.values()) - {"vec", "kron", "erf", "expm",
-                                                            "logm", "sqrtm", "mean", "pinv"})))
+                                                  hint="the functions are " + ", ".join(sorted(
+                                     set(CALLS) - set(RESERVED))))
             if inner == "T":
                 raise self.error("a transpose is written as a superscript", pos, rend,
                                  hint="write X^{\\mathsf{T}} or X^\\top")

@@ -9,8 +9,8 @@ from .unicode import UnicodePrinter
 def label(node: E.Node, printer: UnicodePrinter) -> str:
     shape = E.shape_text(node.shape)
     if node.op == "var":
-        kind = node.attr[1]  # "vector" and "matrix" are in the shape's words already
-        return f"{node.attr[0]}  : {shape}" if kind in ("scalar", "vector", "matrix") else \
+        kind = node.attr[1]  # "vector of size n" and "scalar" say the kind already
+        return f"{node.attr[0]}  : {shape}" if kind in ("scalar", "vector") else \
             f"{node.attr[0]}  {kind}  : {shape}"
     if node.op == "fn":
         what = f"element-wise {node.attr}"

@@ -263,3 +263,17 @@ def test_emitted_code_verifies(expr, wrt):
 
     report = matdiff.grad(expr, wrt).verify()
     assert report.ok, report.text
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("tr(A)*tr(X)", "X", "tr(A)*eye"),  # a size only the constant's context fixes
+    ("sum(kron(x,y))", "x", "sum(y)*vector(1)"),
+    ("tr(kron(A,B))", "A", "tr(B)*eye"),
+    ("u'*kron(A,B)*v", "A",  # LaTeX, as grad --format latex prints it
+     r"\operatorname{unvec}\left(u, B\right)^{\top} B \operatorname{unvec}\left(v, B^{\top}\right)"),
+])
+def test_claims_with_context_sized_constants_and_latex_unvec(expr, wrt, claim):
+    from matdiff.diagnose import check_claim
+
+    verdict = check_claim(expr, wrt, claim)
+    assert verdict.correct, verdict.text

@@ -65,20 +65,18 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     linear_adjoints: dict[E.Node, E.Node] = {}
     raw = to_trace_form(df, peel_steps, linear_adjoints)
 
-    cache: dict = {}
     gradients, unconstrained = {}, {}
     for name in wrt:
         v = typed.variables[name]
         g0 = raw.get(name, E.zero(v.shape))
-        unconstrained[name] = settled(g0, cache)
-        gradients[name] = settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0,
-                                   cache)
+        unconstrained[name] = settled(g0)
+        gradients[name] = settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0)
     # ∂f/∂(intermediate) for every intermediate whose differential was peeled: the names a
     # person gives to shared factors (∂l/∂a₂ in a network)
     adjoints = {}
     for primal, d_primal in differ.cache.items():
         if primal.op != "var" and d_primal in linear_adjoints:
-            adjoints[primal] = simplify(linear_adjoints[d_primal], cache)
+            adjoints[primal] = simplify(linear_adjoints[d_primal])
     result = Derivation(typed, wrt, df, gradients, unconstrained, diff_steps or [],
                         peel_steps or [], adjoints)
     if check:
@@ -86,16 +84,9 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     return result
 
 
-def settled(node: E.Node, cache: dict, rounds: int = 4) -> E.Node:
-    """simplify until nothing changes (a rewrite can expose another; each pass is memoised,
-    so a settled expression costs one lookup)."""
-    node = simplify(node, cache)
-    for _ in range(rounds):
-        again = simplify(node, {})  # a fresh memo: the shared one may hold a rewrite's input
-        if again is node:
-            break
-        node = again
-    return node
+def settled(node: E.Node) -> E.Node:
+    """The textbook form: simplify's fixed point."""
+    return simplify(node)
 
 
 def symmetric_part(g: E.Node) -> E.Node:

@@ -287,7 +287,7 @@ def vec_jacobian(source: str | Typed, wrt: str, types=None, check: bool = True):
     v = _check_wrt(typed, wrt)
     f = typed.root
     df = _unmarked(Differentiator({wrt})(f))
-    J = settled(_VecLifted()[df], {}) if E.has_differential(df) else E.zero(
+    J = settled(_VecLifted()[df]) if E.has_differential(df) else E.zero(
         (E.vec(f).shape[0], E.vec(v).shape[0]))
     out = LinearMapResult(typed, wrt, f, J, "vec")
     if check:
@@ -340,7 +340,7 @@ def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> L
                            "matrix is a 3rd-order tensor with no matrix form", None, typed.source,
                            hint="--vec gives the Kronecker form vec(df) = J vec(dX)")
     df = Differentiator({wrt})(f)
-    J = settled(lift(df, wrt), {}) if E.has_differential(df) else E.zero((f.shape[0],
+    J = settled(lift(df, wrt)) if E.has_differential(df) else E.zero((f.shape[0],
                                                                               v.shape[0]))
     out = LinearMapResult(typed, wrt, f, J, "jacobian", note=note)
     if check:
@@ -356,7 +356,7 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
     g = grad.gradients[wrt]
     if v.shape[1] is E.ONE:
         dg = Differentiator({wrt})(g)
-        H = settled(lift(dg, wrt), {}) if E.has_differential(dg) else E.zero(
+        H = settled(lift(dg, wrt)) if E.has_differential(dg) else E.zero(
             (v.shape[0], v.shape[0]))
         out = LinearMapResult(typed, wrt, g, H, "hessian")
     else:
@@ -364,7 +364,7 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
         direction = E.var(name, v.attr[1] if v.attr[1] != "spd" else "symmetric", v.shape)
         dg = Differentiator({wrt})(g)
         hv = E.substitute(_unmarked(dg), {E.dvar(wrt, v.shape): direction})
-        hv = settled(hv, {})
+        hv = settled(hv)
         out = LinearMapResult(typed, wrt, g, hv, "hvp", direction)
     if check:
         _self_check(out)

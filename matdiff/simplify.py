@@ -1,7 +1,8 @@
 """Cosmetic algebra that brings results to textbook form. Never needed for correctness: every
 rewrite is an identity, and the numerical self-check runs on the simplified result.
 
-One bottom-up pass (memoised per node, so shared subexpressions are simplified once):
+Passes to a fixed point, each bottom-up and memoised per node (shared subexpressions are
+simplified once):
 - scalar coefficients become monomials: 2·‖r‖·‖r‖⁻¹ → 2, det(X)/det(X) → 1;
 - transposes are pushed through products: (AXB)ᵀ → BᵀXᵀAᵀ, so (AᵀBᵀ)ᵀ reads BA (and
   through a sum only inside a sum, where the terms may collect: (UVᵀ − Y)ᵀU stays);
@@ -18,29 +19,182 @@ from . import expr as E
 Monomial = tuple[Fraction, tuple[tuple[E.Node, Fraction], ...]]
 
 
-_active: list[dict] = []  # the memo of the simplify call in progress, shared by nested calls
+MAX_PASSES = 32  # a safety bound; every corpus expression settles in at most 3 passes
 
 
-def simplify(node: E.Node, cache: dict | None = None) -> E.Node:
-    if cache is None:
-        cache = _active[-1] if _active else {}
-    _active.append(cache)
-    try:
-        return _run(node, cache)
-    finally:
-        _active.pop()
+def simplify(node: E.Node) -> E.Node:
+    """The fixed point of the rewrite rules: passes (each with a fresh memo) until one changes
+    nothing, so simplify(simplify(x)) is simplify(x)."""
+    for _ in range(MAX_PASSES):
+        again = Simplifier()(node)
+        if again is node:
+            return node
+        node = again
+    return node
 
 
-def _run(node: E.Node, done: dict[E.Node, E.Node]) -> E.Node:
-    for n in E.postorder(node, known=done):
-        if n in done:
-            continue
-        rebuilt = E.rebuild(n, (done[a] for a in n.args)) if n.args else n
-        rule = RULES.get(rebuilt.op)
-        out = rule(rebuilt) if rule is not None else rebuilt
-        done[n] = out
-        done.setdefault(rebuilt, out)
-    return done[node]
+class Simplifier:
+    """One bottom-up pass. Its memo (node → simplified node) belongs to the pass; a rule that
+    builds a new expression simplifies it with the same pass (self(...)), so shared
+    subexpressions are rewritten once."""
+
+    def __init__(self):
+        self.done: dict[E.Node, E.Node] = {}
+
+    def __call__(self, node: E.Node) -> E.Node:
+        done = self.done
+        for n in E.postorder(node, known=done):
+            if n in done:
+                continue
+            rebuilt = E.rebuild(n, (done[a] for a in n.args)) if n.args else n
+            rule = RULES.get(rebuilt.op)
+            out = rule(self, rebuilt) if rule is not None else rebuilt
+            done[n] = out
+            done.setdefault(rebuilt, out)
+        return done[node]
+
+    def _transpose(self, node: E.Node) -> E.Node:
+        x = node.args[0]
+        if x.op == "matmul":
+            return self(E.matmul(*[self(E.transpose(f)) for f in reversed(x.args)]))
+        if x.op == "matpow":  # (Xᵏ)ᵀ = (Xᵀ)ᵏ, so that XᵀXᵀ and (X²)ᵀ collect
+            return E.matpow(self(E.transpose(x.args[0])), x.attr)
+        if x.op == "kron":  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
+            return self(E.kron(*[self(E.transpose(f)) for f in x.args]))
+        return node
+
+    def _vec_trick(self, prev: E.Node, f: E.Node) -> E.Node | None:
+        """(P ⊗ Q)·vec(M) = vec(Q M Pᵀ), vec(M)ᵀ(P ⊗ Q) = vec(Qᵀ M P)ᵀ (when the shapes fit)."""
+        if prev.op == "kron" and f.op == "vec":
+            (p, q), m = prev.args, f.args[0]
+            if m.shape == (q.shape[1], p.shape[1]):
+                return self(E.vec(self(E.matmul(q, m, E.transpose(p)))))
+        if f.op == "kron" and prev.op == "transpose" and prev.args[0].op == "vec":
+            (p, q), m = f.args, prev.args[0].args[0]
+            if m.shape == (q.shape[0], p.shape[0]):
+                return E.transpose(self(E.vec(self(E.matmul(E.transpose(q), m, p)))))
+        return None
+
+    def _matmul(self, node: E.Node) -> E.Node:
+        """X·X → X², X²·X → X³; diag(v)·w → v ⊙ w and wᵀ·diag(v) → (w ⊙ v)ᵀ for vectors w."""
+        out: list[E.Node] = []
+        changed = False
+        for f in node.args:
+            base, k = (f.args[0], f.attr) if f.op == "matpow" else (f, 1)
+            if out:
+                prev = out[-1]
+                pbase, pk = (prev.args[0], prev.attr) if prev.op == "matpow" else (prev, 1)
+                if pbase is base and base.shape[0] is base.shape[1]:
+                    out[-1] = E.matpow(base, pk + k)
+                    changed = True
+                    continue
+                if prev.op == "diag_embed" and f.shape[1] is E.ONE:
+                    out[-1] = self(E.hadamard(prev.args[0], f))
+                    changed = True
+                    continue
+                if f.op == "diag_embed" and prev.shape[0] is E.ONE:
+                    out[-1] = self(E.transpose(E.hadamard(E.transpose(prev), f.args[0])))
+                    changed = True
+                    continue
+                trick = self._vec_trick(prev, f)
+                if trick is not None:
+                    out[-1] = trick
+                    changed = True
+                    continue
+            out.append(f)
+        if changed:
+            return self(E.matmul(*out))
+        if node.is_scalar:  # a scalar is its own transpose: xᵀAᵀx → xᵀAx (fewer transposes)
+            flipped = E.matmul(*[E.transpose(f) for f in reversed(node.args)])
+            if self._transposes(flipped) < self._transposes(node):
+                return flipped
+        return node
+
+    def _transposes(self, node: E.Node) -> int:
+        return sum(1 for f in node.args if f.op == "transpose") if node.op == "matmul" else 0
+
+    def _diag_extract(self, node: E.Node) -> E.Node:
+        """diag(u·rᵀ) = u ⊙ r for a column u and a row rᵀ."""
+        x = node.args[0]
+        if x.op == "matmul" and x.args[0].shape[1] is E.ONE:
+            u = x.args[0]
+            row = E.matmul(*x.args[1:])
+            return self(E.hadamard(u, E.transpose(row)))
+        return node
+
+    def _vec_sum(self, node: E.Node) -> E.Node | None:
+        """vec(A) + c·vec(B) → vec(A + c·B), when every term is a (scaled) vec of one shape."""
+        inner = []
+        for term in node.args:
+            number, atoms, body = split(term)
+            if body.op != "vec" or (inner and body.args[0].shape != inner[0][2].shape):
+                return None
+            inner.append((number, atoms, body.args[0]))
+        return E.vec(self(E.add(*[assemble(*t) for t in inner])))
+
+    def _add(self, node: E.Node) -> E.Node:
+        collected = self._vec_sum(node)
+        if collected is not None:
+            return self(collected)
+        terms: dict[tuple, list] = {}
+        for term in self._expanded_terms(node):
+            number, atoms, body = split(term)
+            key = (frozenset(atoms.items()), body)
+            if key in terms:
+                terms[key][0] += number
+            else:
+                terms[key] = [number, atoms, body]
+        parts = [assemble(number, atoms, body) for number, atoms, body in terms.values()
+                 if number != 0]
+        if not parts:
+            return E.zero(node.shape)
+        parts.sort(key=lambda t: split(t)[0] < 0)  # positive terms first (stable)
+        if len(parts) > 1 and all(split(t)[0] < 0 for t in parts):  # −a − b → −(a + b)
+            return E.neg(self._add(E.add(*[self(E.neg(t)) for t in parts])))
+        total = E.add(*parts)
+        return self._factor(total) if total.op == "add" else total
+
+    def _expanded_terms(self, node: E.Node):
+        """The terms of a sum, with scaled sums inside it multiplied out: a + c(b + d) → a, cb,
+        cd."""
+        for term in node.args:
+            number, atoms, body = split(term)
+            if body.op == "add":
+                for inner in body.args:
+                    yield E.scale(coefficient(number, atoms), inner)
+            elif body.op == "transpose" and body.args[0].op == "add":  # (A + B)ᵀ → Aᵀ + Bᵀ here
+                for inner in body.args[0].args:
+                    yield E.scale(coefficient(number, atoms), self(E.transpose(inner)))
+            else:
+                yield term
+
+    def _common_number(self, node: E.Node) -> E.Node:
+        """½A + ½B → ½(A + B) when every term has the same numeric factor."""
+        numbers = {abs(split(t)[0]) for t in node.args}
+        if len(numbers) != 1:
+            return node
+        (k,) = numbers
+        if k == 1:
+            return node
+        inv_k = E.const(1 / k)
+        return E.scale(E.const(k), E.add(*[self(E.scale(inv_k, t)) for t in node.args]))
+
+    def _factor(self, node: E.Node) -> E.Node:
+        """Pull out a matrix factor shared by every term (only when each term keeps a factor)."""
+        split_terms = [split(t) for t in node.args]
+        bodies = [b for _, _, b in split_terms]
+        if any(b.op != "matmul" for b in bodies):
+            return node
+        for side in (-1, 0):
+            common = bodies[0].args[side]
+            if all(b.args[side] is common for b in bodies):
+                rests = [assemble(num, atoms,
+                                  E.matmul(*(b.args[:-1] if side == -1 else b.args[1:])))
+                         for (num, atoms, _), b in zip(split_terms, bodies)]
+                inner = self(E.add(*rests))
+                inner = self._common_number(inner) if inner.op == "add" else inner
+                return E.matmul(inner, common) if side == -1 else E.matmul(common, inner)
+        return node
 
 
 # ---------------------------------------------------------------- scalar coefficients
@@ -151,168 +305,17 @@ def _pow(node: E.Node) -> E.Node:
 # ---------------------------------------------------------------- transposes
 
 
-def _transpose(node: E.Node) -> E.Node:
-    x = node.args[0]
-    if x.op == "matmul":
-        return simplify(E.matmul(*[simplify(E.transpose(f)) for f in reversed(x.args)]))
-    if x.op == "matpow":  # (Xᵏ)ᵀ = (Xᵀ)ᵏ, so that XᵀXᵀ and (X²)ᵀ collect
-        return E.matpow(simplify(E.transpose(x.args[0])), x.attr)
-    if x.op == "kron":  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
-        return simplify(E.kron(*[simplify(E.transpose(f)) for f in x.args]))
-    return node
-
-
-def _vec_trick(prev: E.Node, f: E.Node) -> E.Node | None:
-    """(P ⊗ Q)·vec(M) = vec(Q M Pᵀ), vec(M)ᵀ(P ⊗ Q) = vec(Qᵀ M P)ᵀ (when the shapes fit)."""
-    if prev.op == "kron" and f.op == "vec":
-        (p, q), m = prev.args, f.args[0]
-        if m.shape == (q.shape[1], p.shape[1]):
-            return simplify(E.vec(simplify(E.matmul(q, m, E.transpose(p)))))
-    if f.op == "kron" and prev.op == "transpose" and prev.args[0].op == "vec":
-        (p, q), m = f.args, prev.args[0].args[0]
-        if m.shape == (q.shape[0], p.shape[0]):
-            return E.transpose(simplify(E.vec(simplify(E.matmul(E.transpose(q), m, p)))))
-    return None
-
-
-def _matmul(node: E.Node) -> E.Node:
-    """X·X → X², X²·X → X³; diag(v)·w → v ⊙ w and wᵀ·diag(v) → (w ⊙ v)ᵀ for vectors w."""
-    out: list[E.Node] = []
-    changed = False
-    for f in node.args:
-        base, k = (f.args[0], f.attr) if f.op == "matpow" else (f, 1)
-        if out:
-            prev = out[-1]
-            pbase, pk = (prev.args[0], prev.attr) if prev.op == "matpow" else (prev, 1)
-            if pbase is base and base.shape[0] is base.shape[1]:
-                out[-1] = E.matpow(base, pk + k)
-                changed = True
-                continue
-            if prev.op == "diag_embed" and f.shape[1] is E.ONE:
-                out[-1] = simplify(E.hadamard(prev.args[0], f))
-                changed = True
-                continue
-            if f.op == "diag_embed" and prev.shape[0] is E.ONE:
-                out[-1] = simplify(E.transpose(E.hadamard(E.transpose(prev), f.args[0])))
-                changed = True
-                continue
-            trick = _vec_trick(prev, f)
-            if trick is not None:
-                out[-1] = trick
-                changed = True
-                continue
-        out.append(f)
-    if changed:
-        return simplify(E.matmul(*out))
-    if node.is_scalar:  # a scalar is its own transpose: xᵀAᵀx → xᵀAx (fewer transposes)
-        flipped = E.matmul(*[E.transpose(f) for f in reversed(node.args)])
-        if _transposes(flipped) < _transposes(node):
-            return flipped
-    return node
-
-
-def _transposes(node: E.Node) -> int:
-    return sum(1 for f in node.args if f.op == "transpose") if node.op == "matmul" else 0
-
-
-def _diag_extract(node: E.Node) -> E.Node:
-    """diag(u·rᵀ) = u ⊙ r for a column u and a row rᵀ."""
-    x = node.args[0]
-    if x.op == "matmul" and x.args[0].shape[1] is E.ONE:
-        u = x.args[0]
-        row = E.matmul(*x.args[1:])
-        return simplify(E.hadamard(u, E.transpose(row)))
-    return node
-
-
 # ---------------------------------------------------------------- sums
 
 
-def _vec_sum(node: E.Node) -> E.Node | None:
-    """vec(A) + c·vec(B) → vec(A + c·B), when every term is a (scaled) vec of one shape."""
-    inner = []
-    for term in node.args:
-        number, atoms, body = split(term)
-        if body.op != "vec" or (inner and body.args[0].shape != inner[0][2].shape):
-            return None
-        inner.append((number, atoms, body.args[0]))
-    return E.vec(simplify(E.add(*[assemble(*t) for t in inner])))
-
-
-def _add(node: E.Node) -> E.Node:
-    collected = _vec_sum(node)
-    if collected is not None:
-        return simplify(collected)
-    terms: dict[tuple, list] = {}
-    for term in _expanded_terms(node):
-        number, atoms, body = split(term)
-        key = (frozenset(atoms.items()), body)
-        if key in terms:
-            terms[key][0] += number
-        else:
-            terms[key] = [number, atoms, body]
-    parts = [assemble(number, atoms, body) for number, atoms, body in terms.values()
-             if number != 0]
-    if not parts:
-        return E.zero(node.shape)
-    parts.sort(key=lambda t: split(t)[0] < 0)  # positive terms first (stable)
-    if len(parts) > 1 and all(split(t)[0] < 0 for t in parts):  # −a − b → −(a + b)
-        return E.neg(_add(E.add(*[simplify(E.neg(t)) for t in parts])))
-    total = E.add(*parts)
-    return _factor(total) if total.op == "add" else total
-
-
-def _expanded_terms(node: E.Node):
-    """The terms of a sum, with scaled sums inside it multiplied out: a + c(b + d) → a, cb, cd."""
-    for term in node.args:
-        number, atoms, body = split(term)
-        if body.op == "add":
-            for inner in body.args:
-                yield E.scale(coefficient(number, atoms), inner)
-        elif body.op == "transpose" and body.args[0].op == "add":  # (A + B)ᵀ → Aᵀ + Bᵀ here
-            for inner in body.args[0].args:
-                yield E.scale(coefficient(number, atoms), simplify(E.transpose(inner)))
-        else:
-            yield term
-
-
-def _common_number(node: E.Node) -> E.Node:
-    """½A + ½B → ½(A + B) when every term has the same numeric factor."""
-    numbers = {abs(split(t)[0]) for t in node.args}
-    if len(numbers) != 1:
-        return node
-    (k,) = numbers
-    if k == 1:
-        return node
-    inv_k = E.const(1 / k)
-    return E.scale(E.const(k), E.add(*[simplify(E.scale(inv_k, t)) for t in node.args]))
-
-
-def _factor(node: E.Node) -> E.Node:
-    """Pull out a matrix factor shared by every term (only when each term keeps a factor)."""
-    split_terms = [split(t) for t in node.args]
-    bodies = [b for _, _, b in split_terms]
-    if any(b.op != "matmul" for b in bodies):
-        return node
-    for side in (-1, 0):
-        common = bodies[0].args[side]
-        if all(b.args[side] is common for b in bodies):
-            rests = [assemble(num, atoms, E.matmul(*(b.args[:-1] if side == -1 else b.args[1:])))
-                     for (num, atoms, _), b in zip(split_terms, bodies)]
-            inner = simplify(E.add(*rests))
-            inner = _common_number(inner) if inner.op == "add" else inner
-            return E.matmul(inner, common) if side == -1 else E.matmul(common, inner)
-    return node
-
-
-RULES = {
-    "matmul": _matmul,
-    "diag_extract": _diag_extract,
-    "hadamard": _hadamard,
-    "scale": _scale,
-    "pow": _pow,
-    "transpose": _transpose,
-    "add": _add,
+RULES = {  # op → rule(simplifier, node)
+    "matmul": Simplifier._matmul,
+    "diag_extract": Simplifier._diag_extract,
+    "hadamard": lambda s, node: _hadamard(node),
+    "scale": lambda s, node: _scale(node),
+    "pow": lambda s, node: _pow(node),
+    "transpose": Simplifier._transpose,
+    "add": Simplifier._add,
 }
 
 

@@ -1,0 +1,53 @@
+"""simplify is one fixed point: idempotent (simplify(simplify(x)) is simplify(x), the same
+interned node) and value-preserving, on random well-typed expressions and on every derived
+gradient and intermediate of them (the raw trace-form output is where the rules work hardest)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matdiff.gradient import derive
+from matdiff.numeric import evaluate, find_point
+from matdiff.simplify import simplify
+from matdiff.traceform import to_trace_form
+from matdiff.typecheck import typecheck
+
+from .test_gradients import _exprs
+
+
+def _close(a, b) -> bool:
+    return np.allclose(a, b, rtol=1e-9, atol=1e-9 * max(1.0, float(np.max(np.abs(a)))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_exprs("scalar", 5), st.sampled_from(["a", "x", "X"]))
+def test_simplify_is_idempotent_and_preserves_value(expr, wrt):
+    typed = typecheck(expr)
+    if wrt not in typed.variables:
+        return
+    result = derive(typed, [wrt], check=False)
+    raw = to_trace_form(result.df)[wrt] if wrt in to_trace_form(result.df) else None
+    nodes = [typed.root, result.gradients[wrt]] + ([raw] if raw is not None else [])
+    found = find_point([typed.root, *result.gradients.values()], typed.variables,
+                       np.random.default_rng(0))
+    for node in nodes:
+        once = simplify(node)
+        assert simplify(once) is once, expr  # a fixed point, not "a few more rounds"
+        if found.point is not None:
+            env, sizes = found.point.env, found.point.sizes
+            with np.errstate(all="ignore"):
+                before, after = evaluate(node, env, sizes), evaluate(once, env, sizes)
+            if np.all(np.isfinite(before)):
+                assert _close(before, after), expr
+
+
+def test_each_call_has_its_own_memo():
+    # no memo survives a call: the same node simplified twice gives the same interned result,
+    # and nothing module-global is left behind
+    import matdiff.simplify as S
+
+    node = typecheck("tr(A*X*B*X')").root
+    assert simplify(node) is simplify(node)
+    assert not any(isinstance(v, list) and v and isinstance(v[0], dict) for v in vars(S).values())

@@ -3,13 +3,19 @@
     plan.py            backend-neutral: the plan of a function body (product order, shared
                        sub-products, factorizations, fusions, use counts)
     product_order.py   matrix-chain orders and their cost polynomials (run-time choices)
-    backends/numpy.py  the NumPy/SciPy spelling of a plan: helpers, reserved names, lowering
+    body.py            what every backend's bodies share: the walk over a plan, run-time
+                       order branches, fused forms, the helper library, the lowering context
+    backends/numpy.py  the NumPy/SciPy spelling of a plan: helpers, reserved names, checks
+    backends/jax.py    jax.numpy and jax.scipy.linalg (traceable; custom_vjp)
+    backends/torch.py  PyTorch and torch.linalg (any device; autograd.Function)
     module.py          the emitted module: functions, docstrings, argument checks
 
-A second backend is a new module under backends/, spelling the same plans."""
+A further backend is a new module under backends/, spelling the same plans."""
 
-from .module import Extra, check_lines, inputs_function, numpy_module
+from .backends import TARGETS
+from .body import CannotLower
+from .module import Extra, check_lines, inputs_function, module_source, numpy_module
 from .naming import function_name, python_name
 
-__all__ = ["Extra", "check_lines", "function_name", "inputs_function", "numpy_module",
-           "python_name"]
+__all__ = ["TARGETS", "CannotLower", "Extra", "check_lines", "function_name",
+           "inputs_function", "module_source", "numpy_module", "python_name"]

@@ -1,26 +1,31 @@
 """The emitted module: f, grad_NAME, f_and_grad and the extras (jac_, hess_, hvp_), with
 docstrings stating formulas, shapes and the rules at undefined points, and argument checks
-that cost well under a microsecond. The function bodies come from the backend
-(codegen/backends/numpy.py) spelling a backend-neutral Plan (codegen/plan.py)."""
+that cost well under a microsecond. The same module for every target: the backend
+(codegen/backends/numpy.py, jax.py, torch.py) supplies its imports, helpers, reserved names,
+argument checks and the spelling of the function bodies (a backend-neutral Plan,
+codegen/plan.py); `module_source(derivation, extras, target)` writes it."""
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
 from .. import expr as E
 from ..errors import DerivationError
 from ..printing.report import shared_intermediates
 from ..printing.text import to_text
-from .backends.numpy import RESERVED, NumpyBody, helpers_for, size_name
+from . import backends
+from .backends.numpy import check_lines, inputs_function
 from .naming import function_name, python_name
+
+__all__ = ["Extra", "check_lines", "inputs_function", "module_source", "numpy_module"]
 
 
 class _Emitter:
-    def __init__(self, derivation, extras=(), one_blas=False):
+    def __init__(self, derivation, extras=(), one_blas=False, backend=None):
         self.d = derivation
+        self.backend = backend or backends.get("numpy")
         self.one_blas = one_blas  # every product through SciPy's BLAS (see _mm in HELPERS)
-        self.taken: set[str] = set(RESERVED) | {
+        self.taken: set[str] = set(self.backend.reserved) | {
             function_name("grad_", w) for w in derivation.wrt} | {x.name for x in extras}
         self.var_py = {name: python_name(name, self.taken)
                        for name in derivation.typed.variables}
@@ -55,14 +60,7 @@ class _Emitter:
 
     def body(self, roots: list[E.Node]) -> tuple[list[str], list[str]]:
         """Assignment lines computing every root once; returns (lines, root expressions)."""
-        return NumpyBody(self, roots).run()
-
-
-def _out(node: E.Node, expr: str) -> str:
-    kind = node.kind
-    if kind == "scalar":
-        return f"float({expr})"
-    return expr
+        return self.backend.body(self, roots).run()
 
 
 def _shape_words(shape) -> str:
@@ -124,6 +122,14 @@ class Extra:
 
 
 def numpy_module(derivation, extras: list[Extra] = ()) -> str:
+    return module_source(derivation, extras, "numpy")
+
+
+def module_source(derivation, extras: list[Extra] = (), target: str = "numpy") -> str:
+    """The module for `target` (numpy, jax or torch): the same functions, keyword arguments
+    and docstrings for each. An operator the target cannot spell yet raises CannotLower
+    (a MatdiffError naming it), never wrong code."""
+    backend = backends.get(target)
     seen: dict[str, Extra] = {}
     for x in extras:  # --wrt x --wrt x --hessian: one hess_x, one hvp_x
         seen.setdefault(x.name, x)
@@ -135,33 +141,16 @@ def numpy_module(derivation, extras: list[Extra] = ()) -> str:
         raise DerivationError(
             f"two variables would give the emitted module the same function name "
             f"({', '.join(twice)}): rename one of them")
-    source, em = _module(derivation, extras, one_blas=False)
-    if em.uses_scipy:  # a factorization is shared: keep every BLAS call in SciPy's OpenBLAS
-        source, em = _module(derivation, extras, one_blas=True)
+    source, em = _module(derivation, extras, backend, one_blas=False)
+    if em.uses_scipy and backend.one_blas_rerun:
+        # a factorization is shared: keep every BLAS call in SciPy's OpenBLAS
+        source, em = _module(derivation, extras, backend, one_blas=True)
     return source
 
 
-def _undefined_doc(variables: dict[str, E.Node], code: str) -> list[str]:
-    """How the functions answer where f is undefined, as far as this module is concerned."""
-    out = ["Where f is undefined the functions answer as NumPy does."]
-    if "_lu(" in code or "_logdet(" in code or "cho_factor" in code:
-        out.append("A singular matrix that must be inverted, solved with or log-determined "
-                   "raises numpy.linalg.LinAlgError, as np.linalg.inv does (so does an spd "
-                   "argument that is not positive definite); the log-determinant of a matrix "
-                   "whose determinant is negative is nan.")
-    if any(v.kind == "scalar" for v in variables.values()):
-        out.append("Scalar arithmetic follows IEEE rules: 1/0 = inf, (-1)^0.5 = nan, "
-                   "10^1000 = inf.")
-    if any(v.attr[1] in ("symmetric", "spd") for v in variables.values()):
-        out.append("A symmetric (or spd) argument that is not symmetric beyond round-off "
-                   "raises ValueError.")
-    out.append("Complex, non-numeric or empty input raises TypeError or ValueError naming the "
-               "argument.")
-    return textwrap.wrap(" ".join(out), 92)
-
-
-def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emitter]:
-    em = _Emitter(derivation, extras, one_blas)
+def _module(derivation, extras: list[Extra], backend,
+            one_blas: bool) -> tuple[str, _Emitter]:
+    em = _Emitter(derivation, extras, one_blas, backend)
     d = derivation
     f_text = to_text(d.f)
     unpack = ", ".join(em.var_py[n] for n in d.typed.variables)
@@ -173,13 +162,11 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
     def function(name: str, doc: str, roots: list[E.Node], ret: str,
                  inline_checks: bool = False) -> list[str]:
         body, exprs = em.body(roots)
-        checks = [head] if not inline_checks else [
-            "    # the checks of _inputs, inline (a call costs ~0.5 µs at small sizes)",
-            "    _ndarray, _f64 = np.ndarray, _F64"] + check_lines(d.typed.variables, em.var_py,
-                                                               "vars")
+        checks = [head] if not inline_checks else \
+            backend.inline_checks(d.typed.variables, em.var_py)
         out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """'] + \
             checks + body
-        out.append("    return " + ret.format(*[_out(r, e) for r, e in zip(roots, exprs)]))
+        out.append("    return " + ret.format(*[backend.out(r, e) for r, e in zip(roots, exprs)]))
         return out + ["", ""]
 
     functions = function("f", f"f = {f_text} ({_returns(d.f)})", [d.f], "{0}")
@@ -201,10 +188,12 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
         else:
             out = [f"def {extra.name}({em.var_py[extra.direction.attr[0]]}, **vars):",
                    f'    """{extra.doc}"""', head] + _direction_check(em, extra)
-        functions += out + body + [f"    return {_out(extra.root, exprs[0])}", "", ""]
+        functions += out + body + [f"    return {backend.out(extra.root, exprs[0])}", "", ""]
 
-    code = "\n".join([inputs_function(d.typed.variables, em.var_py), "", ""] + functions)
-    helpers = helpers_for(code)
+    trailer = backend.trailer(em)
+    code = "\n".join([backend.inputs_function(d.typed.variables, em.var_py), "", ""] +
+                     functions + trailer)
+    helpers = backend.for_code(code)
     lines = [
         f'"""Generated by matdiff for f = {f_text}',
         "",
@@ -212,7 +201,7 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
         + ".",
     ]
     lines += [f"∂f/∂{w} = {to_text(d.gradients[w])}" for w in d.wrt]
-    lines += ["Vectors are 1-D arrays, matrices 2-D arrays, scalars floats."]
+    lines += [backend.values_sentence]
     renamed = [f"{n} is {em.var_py[n]}" for n in names if em.var_py[n] != n]
     if renamed:
         lines += ["Inside the functions (not in their keyword arguments) the variable "
@@ -223,9 +212,8 @@ def _module(derivation, extras: list[Extra], one_blas: bool) -> tuple[str, _Emit
               if function_name(p, w) != p + w and function_name(p, w) in defined]
     if called:
         lines += ["Python identifiers cannot spell every name: " + ", ".join(called) + "."]
-    lines += [""] + _undefined_doc(d.typed.variables, code) + ['"""', "", "import numpy as np"]
-    if any("sla." in text for text in helpers + [code]):
-        lines.append("import scipy.linalg as sla")
+    lines += [""] + backend.undefined_doc(d.typed.variables, code) + ['"""', ""]
+    lines += backend.imports("\n".join(helpers + [code]))
     for text in helpers:
         lines += ["", "", text]
     lines += ["", "", code]
@@ -238,79 +226,10 @@ def _direction_check(em: _Emitter, extra: Extra) -> list[str]:
     v = em.var_py[direction.attr[0]]
     name = direction.attr[0]
     if direction.is_scalar:
-        return [f"    if type({v}) is not float:", f"        {v} = _scalar({v}, {name!r})"]
+        return em.backend.direction_lines(v, name, True, "", "")
     variables = em.d.typed.variables
     of = next((w for w in variables if function_name("hvp_", w) == extra.name),
               next(w for w, x in variables.items() if x.shape == direction.shape))
     dims = [em.dims[d] for d in direction.shape if d is not E.ONE]
     expected = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-    return [f"    if type({v}) is not np.ndarray or {v}.dtype is not _F64:",
-            f"        {v} = _array({v}, {name!r})",
-            f"    if {v}.shape != {expected}:",
-            f"        _direction_error({name!r}, {v}.shape, {of!r}, {expected})"]
-
-
-def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) -> list[str]:
-    """The statements of the argument checks, reading the keyword dictionary `given` and
-    binding each argument to its Python name (and each size to _m, _n, …)."""
-    names = list(variables)
-    pys = [py[n] for n in names]
-    out = ['    try:']
-    out += [f'        {p} = {given}[{n!r}]' for n, p in zip(names, pys)] or ['        pass']
-    out += ['    except KeyError:',
-            f'        _argument_error({given}, {names!r})',
-            f'    if len({given}) != {len(names)}:',
-            f'        _argument_error({given}, {names!r})']
-    bound: dict[E.Dim, str] = {}
-    source: dict[E.Dim, str] = {}  # the argument that fixed each size
-    for name, p in zip(names, pys):
-        v = variables[name]
-        if v.kind == "scalar":
-            out.append(f'    if type({p}) is not float:')
-            out.append(f'        {p} = _scalar({p}, {name!r})')
-            continue
-        out.append(f'    if type({p}) is not _ndarray or {p}.dtype is not _f64:')
-        out.append(f'        {p} = _array({p}, {name!r})')
-        dims = [d for d in v.shape if d is not E.ONE]
-        kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
-            v.attr[1], v.attr[1])
-        symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
-        fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
-        fresh = []  # sizes this argument fixes first
-        if any(d not in bound for d in dims):
-            out.append(f'    if {p}.ndim != {len(dims)}:')
-            out.append(f'        {fail})')
-            for axis, d in enumerate(dims):
-                if d not in bound:
-                    bound[d] = size_name(d)
-                    source[d] = p
-                    out.append(f'    {bound[d]} = {p}.shape[{axis}]')
-                    fresh.append(bound[d])
-            out.append(f'    if not {" * ".join(fresh)}:')
-            out.append(f'        _empty_error({name!r}, {p}.shape)')
-        if len(fresh) < len(dims):  # some size is known already (or repeats, as in a square S)
-            expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
-                + ")"
-            others = list(dict.fromkeys(source[d] for d in dims if source[d] != p))
-            py_name = dict(zip(pys, names))
-            blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
-            out.append(f'    if {p}.shape != {expected}:')
-            out.append(f'        {fail}, {expected}, ({blame}))' if blame else
-                       f'        {fail}, {expected})')
-        if v.attr[1] in ("symmetric", "spd"):
-            out.append(f'    _symmetric({p}, {name!r}, {kind!r}, {v.attr[1] == "spd"})')
-    return out
-
-
-def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
-    """Straight-line argument checks for this expression's variables: one dictionary lookup
-    per argument, an identity test for arrays that are already float64, one tuple comparison
-    per shape. The hand-written functions this code competes with check nothing, so the
-    checks must cost well under a microsecond; messages are built only on failure."""
-    names = list(variables)
-    pys = [py[n] for n in names]
-    out = ['def _inputs(given, _ndarray=np.ndarray, _f64=_F64):',
-           '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""']
-    out += check_lines(variables, py, "given")
-    out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
-    return "\n".join(out)
+    return em.backend.direction_lines(v, name, False, of, expected)

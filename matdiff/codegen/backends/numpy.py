@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import re
-from dataclasses import dataclass
+import textwrap
 
 from ... import expr as E
-from ...ops import OPERATORS
 from ...printing.text import to_text
-from ...simplify import logistic_argument
-from ..naming import python_name
-from ..plan import Plan, inverse_of, summed_square
-from ..product_order import order_cost
+from ..body import Body, Helpers, size_name
+from . import Backend
 
 # Every helper an emitted module may need; a module carries only those its functions use (and
 # the ones those use). Each entry is one top-level definition (or assignment).
@@ -249,42 +245,6 @@ def _direction_error(name, shape, variable, expected):
 """
 
 
-def _split_helpers(text: str) -> list[tuple[set[str], str]]:
-    """(names it defines, text with its leading comment lines) of each top-level definition."""
-    out = []
-    for block in text.strip("\n").split("\n\n\n"):
-        first = next(ln for ln in block.splitlines() if not ln.startswith("#"))
-        if first.startswith("def "):
-            names = {first[4:first.index("(")]}
-        elif first.startswith("import "):  # import a.b as _name
-            names = {first.rsplit(" as ", 1)[1].strip()}
-        else:
-            names = {t.strip() for t in first.split("=")[0].split(",")}
-        out.append((names, block))
-    return out
-
-
-_HELPERS = _split_helpers(HELPERS)
-
-
-_HELPER_TEXT = {name: block for names, block in _HELPERS for name in names}
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def helpers_for(code: str) -> list[str]:
-    """The helper definitions the code refers to, and those they refer to, in HELPERS order."""
-    need: set[str] = set()
-    todo = [code]
-    while todo:
-        for word in set(_IDENTIFIER.findall(todo.pop())):
-            if word in _HELPER_TEXT and word not in need:
-                need.add(word)
-                todo.append(_HELPER_TEXT[word])
-    return [block for names, block in _HELPERS if names & need]
-
-
 # names a variable may not take in the emitted code: every builtin (the bodies call float,
 # type, len, …; the checks catch KeyError), the module's imports and its public functions.
 # Helpers, sizes and run-time temporaries all begin with "_", which python_name never returns.
@@ -292,358 +252,202 @@ RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | 
     "np", "sla", "math", "vars", "f", "f_and_grad"}
 
 
-@dataclass
-class _Ctx:
-    """What an operator's NumPy lowering may ask of the module being written."""
-
-    names: dict[E.Node, str]  # materialised nodes → Python variable
-    dims: dict[E.Dim, str]  # symbolic dimension → expression giving its size
-
-    def dim(self, d: E.Dim) -> str:
-        return _dim(self, d)
-
-    def shape(self, shape) -> str:
-        return _shape(self, shape)
-
-    @staticmethod
-    def is_vector(n: E.Node) -> bool:
-        return _is_vector(n)
-
-    @staticmethod
-    def text(n: E.Node) -> str:
-        """n in the expression language (for messages the emitted code raises)."""
-        return to_text(n)
 
 
-def _dim(ctx: _Ctx, d: E.Dim) -> str:
-    return "1" if d is E.ONE else ctx.dims[d]
+_HELPERS = Helpers(HELPERS)
 
 
-def _shape(ctx: _Ctx, shape) -> str:
-    """The NumPy shape: vectors (and rows, which are vectors here) are 1-D."""
-    rows, cols = shape
-    if cols is E.ONE:
-        return _dim(ctx, rows)
-    if rows is E.ONE:
-        return _dim(ctx, cols)
-    return f"({_dim(ctx, rows)}, {_dim(ctx, cols)})"
+def helpers_for(code: str) -> list[str]:
+    """The helper definitions the code refers to, and those they refer to, in HELPERS order."""
+    return _HELPERS.for_code(code)
 
 
-def size_name(d: E.Dim) -> str:
-    """_m for the size m (a local of the emitted functions; "_" keeps it off every variable)."""
-    return "_" + re.sub(r"\W", "_", d.name, flags=re.ASCII)
+class NumpyBody(Body):
+    """A function body in NumPy and scipy.linalg: factorizations shared by solves (SciPy's
+    cho_factor/cho_solve for spd, LAPACK getrf with lu_solve otherwise), products through
+    SciPy's BLAS when the module factorizes (one OpenBLAS thread pool)."""
 
+    TARGET = "numpy"
+    LABEL = "NumPy"
+    XP = "np"
 
-def _is_vector(n: E.Node) -> bool:
-    return (n.shape[0] is E.ONE) != (n.shape[1] is E.ONE)
-
-
-def _lower(ctx: _Ctx, n: E.Node, a: list[str]) -> str:
-    """A NumPy expression for node n, given its arguments' expressions: the operator's own
-    NumPy lowering (matdiff/ops); products and sums, which need to see their operands, are
-    lowered by _Body."""
-    lowering = OPERATORS[n.op].lower.get("numpy") if n.op in OPERATORS else None
-    if lowering is None:
-        raise NotImplementedError(f"no NumPy lowering for '{n.op}'")
-    return lowering(ctx, n, a)
-
-
-def strip(text: str) -> str:
-    if text.startswith("(") and text.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(text):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and i < len(text) - 1:
-                return text
-        return text[1:-1]
-    return text
-
-
-class NumpyBody:
-    """One function body.
-
-    Before lowering, every product is rewritten into binary products in the cheapest order
-    (matrix-chain dynamic programming over the symbolic sizes), sums inside products that
-    reach a vector are distributed, and scalings go to the smallest factor. Equal binary
-    products are then one interned node, so a sub-product that f and a gradient share (Ax in
-    xᵀAx and (A + Aᵀ)x) is computed once. Inverses are never formed unless an expression
-    needs one whole: each inverted matrix is factored once (Cholesky for spd, LU otherwise)
-    and X⁻¹B, BX⁻¹, X⁻ᵀB, det X and log det X all reuse that factorization. tr(AB) never
-    forms AB; diag(v)·A scales rows."""
-
-    def __init__(self, emitter, roots: list[E.Node]):
-        self.em = emitter
-        self.plan = Plan(roots, emitter.labels)
-        self.lines: list[str] = []
-        self.taken = set(emitter.taken)  # temporaries are local to each function
-        self.exprs: dict[E.Node, str] = {}
-        self.factors: dict[E.Node, str] = {}
-        self.inverses: dict[E.Node, str] = {}
-        self.bound_dims: set[E.Dim] = set()  # sizes named _m, _n, … for run-time choices
-        self.counter = 0  # temporaries t1, t2, …
-        self.ctx = _Ctx({}, emitter.dims)
-        self.lse_softmax: dict[E.Node, tuple[str, str]] = {}
-
-    def run(self) -> tuple[list[str], list[str]]:
-        for n in self.plan.order:
-            if n.op == "var":
-                self.exprs[n] = self.em.var_py[n.attr[0]]
-                continue
-            if inverse_of(n) is not None:
-                continue  # lowered where it is used: as a solve, or formed on demand
-            if n.op == "chain_by_size":
-                self.exprs[n] = self.ctx.names[n] = self.chain_by_size(n)
-                continue
-            text = self.lower(n)
-            if text.isidentifier():  # already a name (a pair from _logsumexp_softmax)
-                self.exprs[n] = self.ctx.names[n] = text
-            elif (self.plan.uses.get(n, 0) >= 2 and n.op not in ("const", "transpose")) or \
-                    n in self.em.labels:
-                label = self.em.labels.get(n)
-                if label is None:
-                    label = self.temporary()
-                name = python_name(label.replace("∂f/∂", "g_"), self.taken)
-                self.lines.append(f"    {name} = {strip(text)}")
-                self.ctx.names[n] = name
-                self.exprs[n] = name
-            else:
-                self.exprs[n] = text
-        return self.lines, [self.expr(r) for r in self.plan.roots]
-
-    def lse_and_softmax(self, z: E.Node) -> tuple[str, str]:
-        names = self.lse_softmax.get(z)
-        if names is None:
-            label = self.em.labels.get(self.plan.fused_softmax[z])  # s1 in the where block
-            names = (python_name(self.temporary(), self.taken),
-                     python_name(label or self.temporary(), self.taken))
-            self.lines.append(f"    {names[0]}, {names[1]} = _logsumexp_softmax("
-                              f"{strip(self.expr(z))})")
-            self.lse_softmax[z] = names
-        return names
-
-    def temporary(self) -> str:
-        """The next free t1, t2, … (skipping names the derivation's labels use)."""
-        while True:
-            self.counter += 1
-            name = f"t{self.counter}"
-            if name not in self.taken and name not in self.plan.label_names:
-                return name
-
-    def chain_by_size(self, n: E.Node) -> str:
-        """A product whose cheapest order depends on sizes only known at run time: the
-        candidate orders' costs compared on the actual shapes, each branch one order."""
-        factors, orders = n.args, n.attr
-        # every factor's own statements (a factorization, an inverse formed whole) come before
-        # the branch: emitted inside one, they would be unindented there and missing in the others
-        for factor in factors:
-            self.expr(factor)
-        dims = sorted({d for f in factors for d in f.shape}, key=lambda d: d.name)
-        sizes = {d: size_name(d) for d in dims}
-        if not self.bound_dims.issuperset(dims):
-            self.lines.append(f"    {', '.join(sizes[d] for d in dims)} = "
-                              f"{', '.join(self.ctx.dims[d] for d in dims)}")
-            self.bound_dims.update(dims)
-
-        def cost_text(poly) -> str:
-            terms = sorted((" * ".join(sorted(sizes[d] for d in mono)), c)
-                           for mono, c in poly.items() if c)
-            return " + ".join(("" if c == 1 else f"{c} * ") + t for t, c in terms)
-
-        def product_text(order) -> str:
-            if isinstance(order, int):
-                return self.expr(factors[order])
-            a, b = product_text(order[0]), product_text(order[1])
-            return f"_mm({a}, {b})" if self.em.one_blas else f"({a} @ {b})"
-        name = python_name(self.temporary(), self.taken)
-        polys = [order_cost(o, list(factors))[0] for o in orders]
-        if len(orders) == 2:  # terms both orders pay cancel
-            for mono in set(polys[0]) & set(polys[1]):
-                common = min(polys[0][mono], polys[1][mono])
-                for poly in polys:
-                    poly[mono] -= common
-        costs = [cost_text(p) for p in polys]
-        if len(orders) == 2:
-            self.lines += [f"    if {costs[0]} <= {costs[1]}:",
-                           f"        {name} = {strip(product_text(orders[0]))}",
-                           "    else:",
-                           f"        {name} = {strip(product_text(orders[1]))}"]
-            return name
-        self.lines.append(f"    _costs = ({', '.join(costs)})")
-        self.lines.append("    _cheapest = _costs.index(min(_costs))")
-        for k, order in enumerate(orders):
-            head = "if" if k == 0 else "elif"
-            if k == len(orders) - 1:
-                self.lines.append("    else:")
-            else:
-                self.lines.append(f"    {head} _cheapest == {k}:")
-            self.lines.append(f"        {name} = {strip(product_text(order))}")
-        return name
-
-    def expr(self, n: E.Node) -> str:
-        hit = self.exprs.get(n)
-        if hit is not None:
-            return hit
-        x, transposed = inverse_of(n)
-        base = self.inverses.get(x)
-        if base is None:  # needed whole (e.g. the gradient X⁻ᵀ): formed once, named
-            base = python_name(f"{self._stem(x)}_inv", self.taken)
-            how = f"_inv_chol({self.factor(x)})" if self._spd(x) else \
-                f"_inv_lu({self.factor(x)}, {to_text(x)!r})"
-            self.lines.append(f"    {base} = {how}")
-            self.inverses[x] = base
-        hit = self.exprs[n] = f"{base}.T" if transposed and not self._spd(x) else base
-        return hit
-
-    def factor(self, x: E.Node) -> str:
-        name = self.factors.get(x)
-        if name is None:
-            name = python_name(f"{self._stem(x)}_{'chol' if self._spd(x) else 'lu'}", self.taken)
-            # check_finite=False: NumPy's own solvers do not scan the input either (NaN in,
-            # NaN out), and the scan is a full extra pass over the matrix. A matrix that is not
-            # positive definite makes cho_factor raise LinAlgError; a singular one makes _lu
-            # raise it, unless only its determinant (0) is taken from the factors
-            if self._spd(x):
-                call = f"sla.cho_factor({strip(self.expr(x))}, check_finite=False)"
-            else:
-                det_only = x in self.plan.dets and x not in self.plan.inverted and \
-                    x not in self.plan.logdets
-                call = f"_lu({strip(self.expr(x))}, {None if det_only else to_text(x)!r})"
-            self.lines.append(f"    {name} = {call}")
-            self.factors[x] = name
-            self.em.uses_scipy = True
-        return name
-
-    def _stem(self, x: E.Node) -> str:
-        return self.em.var_py[x.attr[0]] if x.op == "var" else "m"
-
-    def _spd(self, x: E.Node) -> bool:
-        return x.op == "var" and x.attr[1] == "spd"
+    def factor_call(self, x: E.Node, text: str) -> str:
+        # check_finite=False: NumPy's own solvers do not scan the input either (NaN in,
+        # NaN out), and the scan is a full extra pass over the matrix. A matrix that is not
+        # positive definite makes cho_factor raise LinAlgError; a singular one makes _lu
+        # raise it, unless only its determinant (0) is taken from the factors
+        if self._spd(x):
+            return f"sla.cho_factor({text}, check_finite=False)"
+        det_only = x in self.plan.dets and x not in self.plan.inverted and \
+            x not in self.plan.logdets
+        return f"_lu({text}, {None if det_only else to_text(x)!r})"
 
     def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
-        """X⁻¹·rhs (or X⁻ᵀ·rhs) from the shared factorization of X."""
         f = self.factor(x)
         if self._spd(x):
             return f"sla.cho_solve({f}, {rhs}, check_finite=False)"
         return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''}, check_finite=False)"
 
-    def lower(self, n: E.Node) -> str:
-        """NumPy text for n: the first special lowering of n's operator that applies (see
-        NumpyBody.SPECIAL), else the generic one."""
-        for special in NumpyBody.SPECIAL.get(f"fn:{n.attr}" if n.op == "fn" else n.op, ()):
-            text = special(self, n)
-            if text is not None:
-                return text
-        return _lower(self.ctx, n, [self.expr(a) for a in n.args])
+    def inverse_call(self, x: E.Node) -> str:
+        return f"_inv_chol({self.factor(x)})" if self._spd(x) else \
+            f"_inv_lu({self.factor(x)}, {to_text(x)!r})"
 
-    def _binary_product(self, n: E.Node) -> str:
-        return self.product(n.args[0], n.args[1])
+    def outer(self, a: str, b: str) -> str:
+        # einsum's product loop is 1.5-2.5x faster than np.outer's broadcast for n ≥ 64
+        return f"np.einsum('i,j->ij', {a}, {b})"
 
-    def _trace_without_product(self, n: E.Node) -> str | None:
-        """tr(AB) as Σ A ⊙ Bᵀ: AB is never formed."""
-        if n.args[0].op != "matmul" or n.args[0] in self.ctx.names:
-            return None
-        a, b = n.args[0].args
-        if self.plan.solvable(a) or self.plan.solvable(b) or a.op == "diag_embed" or \
-                _is_vector(a) or _is_vector(b):
-            return None
-        return f"np.einsum('ij,ji->', {self.expr(a)}, {self.expr(b)})"
+    def dot_self(self, u: str) -> str:
+        return f"np.vdot({u}, {u})"
 
-    def _det_from_factor(self, n: E.Node) -> str | None:
-        x = n.args[0]
-        if not (x in self.plan.inverted or self._spd(x) or self.em.one_blas):
-            return None
-        return f"_{n.op}_{'chol' if self._spd(x) else 'lu'}({self.factor(x)})"
+    def softplus(self, z: str) -> str:
+        return f"np.logaddexp(0.0, {z})"
 
-    def _log(self, n: E.Node) -> str | None:
-        x = n.args[0]
-        if x.op == "det":
-            return self.lower(E.reduction("logdet", x.args[0]))
-        z = logistic_argument(x)
-        if z is not None:  # log(1 + exp(z)) without overflow: softplus
-            return f"np.logaddexp(0.0, {self.expr(z)})"
-        if x.op != "softmax":
-            return None
-        z = x.args[0]
-        if z in self.plan.fused_softmax:
-            return f"({self.expr(z)} - {self.lse_and_softmax(z)[0]})"
-        # z − logsumexp(z): log of an underflowed softmax entry would be −inf (and 0·−inf in
-        # yᵀlog(softmax(z)) NaN)
-        return f"_log_softmax({self.expr(z)})"
+    def det_from_factor_applies(self, x: E.Node) -> bool:
+        return super().det_from_factor_applies(x) or self.em.one_blas
 
-    def _fused_with_softmax(self, n: E.Node) -> str | None:
-        if n.args[0] not in self.plan.fused_softmax:
-            return None
-        return self.lse_and_softmax(n.args[0])[n.op == "softmax"]
-
-    def _sigmoid_from_softplus(self, n: E.Node) -> str | None:
-        """σ(z) = exp(z − softplus(z)) when softplus(z) is computed: one exponential."""
-        softplus = self.ctx.names.get(self.plan.softplus.get(n.args[0]))
-        return None if softplus is None else f"np.exp({self.expr(n.args[0])} - {softplus})"
-
-    def _dsigmoid_from_sigmoid(self, n: E.Node) -> str | None:
-        """σ' = σ(1 − σ) from the σ already computed."""
-        s = self.ctx.names.get(E.fn("sigmoid", n.args[0]))
-        return None if s is None else f"({s} * (1.0 - {s}))"
-
-    def _dot_of_square(self, n: E.Node) -> str | None:
-        """Σ u² and ‖u‖²: one dot product, no square, sum or square root."""
-        u = summed_square(n)
-        return None if u is None else f"np.vdot({self.expr(u)}, {self.expr(u)})"
-
-    def product(self, a: E.Node, b: E.Node) -> str:
-        if self.plan.solvable(a):
-            x, transposed = inverse_of(a)
-            return self.solve(x, transposed, self.expr(b))
-        if self.plan.solvable(b):  # L·X⁻¹ = (X⁻ᵀ·Lᵀ)ᵀ
-            x, transposed = inverse_of(b)
-            if _is_vector(a):  # vectors are 1-D: no transposes
-                return self.solve(x, not transposed, self.expr(a))
-            return f"{self.solve(x, not transposed, f'{self.expr(a)}.T')}.T"
-        if a.is_scalar or b.is_scalar:  # u(vᵀw): a 1×1 factor is a number, not a matrix
-            return f"({self.expr(a)} * {self.expr(b)})"
-        if a.op == "diag_embed":  # diag(v)·B scales the rows of B
-            v = self.expr(a.args[0])
-            return f"({v} * {self.expr(b)})" if _is_vector(b) else \
-                f"({v}[:, None] * {self.expr(b)})"
-        if a.shape[1] is E.ONE and not a.is_scalar and not b.is_scalar:
-            # an outer product uvᵀ, not a rank-1 matrix product
-            # (einsum's product loop is 1.5-2.5x faster than np.outer's broadcast for n ≥ 64)
-            return f"np.einsum('i,j->ij', {self.expr(a)}, {self.expr(b)})"
+    def matrix_product(self, a: E.Node, b: E.Node) -> str | None:
         if self.em.one_blas and a.kind == "matrix":
             how = "_mm" if b.kind == "matrix" else "_mv"
             return f"{how}({self.expr(a)}, {self.expr(b)})"
         if self.em.one_blas and b.kind == "matrix" and a.shape[0] is E.ONE:  # xᵀB = (Bᵀx)ᵀ
             return f"_mv({self.expr(b)}.T, {self.expr(a)})"
-        return f"({self.expr(a)} @ {self.expr(b)})"
-
-    def sum(self, n: E.Node) -> str:
-        """a − b rather than a + (−1·b); a constant all-ones term as the number 1.0."""
-        out = ""
-        for t in n.args:
-            negative = t.op == "scale" and t.args[0].op == "const" and t.args[0].attr < 0
-            body = t.args[1] if negative else t
-            text = "1.0" if body.op == "ones" else self.expr(body)
-            if negative and t.args[0].attr != -1:
-                text = f"{float(-t.args[0].attr)!r} * {text}"
-            sign = (" - " if negative else " + ") if out else ("-" if negative else "")
-            out += sign + text
-        return f"({out})"
+        return None
 
 
-# operator (fn:NAME for an element-wise function) → its special lowerings, tried in order;
-# each returns None when it does not apply, and _lower takes what none of them does
-NumpyBody.SPECIAL = {
-    "matmul": [NumpyBody._binary_product],
-    "add": [NumpyBody.sum],
-    "tr": [NumpyBody._trace_without_product],
-    "det": [NumpyBody._det_from_factor],
-    "logdet": [NumpyBody._det_from_factor],
-    "fn:log": [NumpyBody._log],
-    "logsumexp": [NumpyBody._fused_with_softmax],
-    "softmax": [NumpyBody._fused_with_softmax],
-    "fn:sigmoid": [NumpyBody._sigmoid_from_softplus],
-    "fn:sigmoid'": [NumpyBody._dsigmoid_from_sigmoid],
-    "sum": [NumpyBody._dot_of_square],
-    "pow": [NumpyBody._dot_of_square],
-}
+def check_lines(variables: dict[str, E.Node], py: dict[str, str], given: str) -> list[str]:
+    """The statements of the argument checks, reading the keyword dictionary `given` and
+    binding each argument to its Python name (and each size to _m, _n, …)."""
+    return argument_checks(variables, py, given, _array_check)
+
+
+def _array_check(p: str, name: str) -> list[str]:
+    return [f'    if type({p}) is not _ndarray or {p}.dtype is not _f64:',
+            f'        {p} = _array({p}, {name!r})']
+
+
+def _scalar_check(p: str, name: str) -> list[str]:
+    return [f'    if type({p}) is not float:',
+            f'        {p} = _scalar({p}, {name!r})']
+
+
+def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str,
+                    array_check, scalar_check=_scalar_check, symmetric=True) -> list[str]:
+    """The argument checks every backend shares (presence, number, dimensions, sizes, empty
+    arrays, symmetry); array_check(p, name) and scalar_check(p, name) give each backend's
+    conversion of one argument."""
+    names = list(variables)
+    pys = [py[n] for n in names]
+    out = ['    try:']
+    out += [f'        {p} = {given}[{n!r}]' for n, p in zip(names, pys)] or ['        pass']
+    out += ['    except KeyError:',
+            f'        _argument_error({given}, {names!r})',
+            f'    if len({given}) != {len(names)}:',
+            f'        _argument_error({given}, {names!r})']
+    bound: dict[E.Dim, str] = {}
+    source: dict[E.Dim, str] = {}  # the argument that fixed each size
+    for name, p in zip(names, pys):
+        v = variables[name]
+        if v.kind == "scalar":
+            out += scalar_check(p, name)
+            continue
+        out += array_check(p, name)
+        dims = [d for d in v.shape if d is not E.ONE]
+        kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
+            v.attr[1], v.attr[1])
+        symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
+        fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
+        fresh = []  # sizes this argument fixes first
+        if any(d not in bound for d in dims):
+            out.append(f'    if {p}.ndim != {len(dims)}:')
+            out.append(f'        {fail})')
+            for axis, d in enumerate(dims):
+                if d not in bound:
+                    bound[d] = size_name(d)
+                    source[d] = p
+                    out.append(f'    {bound[d]} = {p}.shape[{axis}]')
+                    fresh.append(bound[d])
+            out.append(f'    if not {" * ".join(fresh)}:')
+            out.append(f'        _empty_error({name!r}, {p}.shape)')
+        if len(fresh) < len(dims):  # some size is known already (or repeats, as in a square S)
+            expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
+                + ")"
+            others = list(dict.fromkeys(source[d] for d in dims if source[d] != p))
+            py_name = dict(zip(pys, names))
+            blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
+            out.append(f'    if {p}.shape != {expected}:')
+            out.append(f'        {fail}, {expected}, ({blame}))' if blame else
+                       f'        {fail}, {expected})')
+        if symmetric and v.attr[1] in ("symmetric", "spd"):
+            out.append(f'    _symmetric({p}, {name!r}, {kind!r}, {v.attr[1] == "spd"})')
+    return out
+
+
+def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
+    """Straight-line argument checks for this expression's variables: one dictionary lookup
+    per argument, an identity test for arrays that are already float64, one tuple comparison
+    per shape. The hand-written functions this code competes with check nothing, so the
+    checks must cost well under a microsecond; messages are built only on failure."""
+    names = list(variables)
+    pys = [py[n] for n in names]
+    out = ['def _inputs(given, _ndarray=np.ndarray, _f64=_F64):',
+           '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""']
+    out += check_lines(variables, py, "given")
+    out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
+    return "\n".join(out)
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    label = "NumPy"
+    reserved = RESERVED
+    one_blas_rerun = True
+    values_sentence = "Vectors are 1-D arrays, matrices 2-D arrays, scalars floats."
+    body = NumpyBody
+
+    def for_code(self, code: str) -> list[str]:
+        return helpers_for(code)
+
+    def imports(self, text: str) -> list[str]:
+        return ["import numpy as np"] + (["import scipy.linalg as sla"] if "sla." in text else [])
+
+    def undefined_doc(self, variables: dict[str, E.Node], code: str) -> list[str]:
+        """How the functions answer where f is undefined, as far as this module is concerned."""
+        out = ["Where f is undefined the functions answer as NumPy does."]
+        if "_lu(" in code or "_logdet(" in code or "cho_factor" in code:
+            out.append("A singular matrix that must be inverted, solved with or log-determined "
+                       "raises numpy.linalg.LinAlgError, as np.linalg.inv does (so does an spd "
+                       "argument that is not positive definite); the log-determinant of a matrix "
+                       "whose determinant is negative is nan.")
+        if any(v.kind == "scalar" for v in variables.values()):
+            out.append("Scalar arithmetic follows IEEE rules: 1/0 = inf, (-1)^0.5 = nan, "
+                       "10^1000 = inf.")
+        if any(v.attr[1] in ("symmetric", "spd") for v in variables.values()):
+            out.append("A symmetric (or spd) argument that is not symmetric beyond round-off "
+                       "raises ValueError.")
+        out.append("Complex, non-numeric or empty input raises TypeError or ValueError naming "
+                   "the argument.")
+        return textwrap.wrap(" ".join(out), 92)
+
+    def out(self, node: E.Node, expr: str) -> str:
+        return f"float({expr})" if node.kind == "scalar" else expr
+
+    def check_lines(self, variables, py, given):
+        return check_lines(variables, py, given)
+
+    def inputs_function(self, variables, py):
+        return inputs_function(variables, py)
+
+    def inline_checks(self, variables, py):
+        return ["    # the checks of _inputs, inline (a call costs ~0.5 µs at small sizes)",
+                "    _ndarray, _f64 = np.ndarray, _F64"] + check_lines(variables, py, "vars")
+
+    def direction_lines(self, v, name, scalar, of, expected):
+        if scalar:
+            return [f"    if type({v}) is not float:", f"        {v} = _scalar({v}, {name!r})"]
+        return [f"    if type({v}) is not np.ndarray or {v}.dtype is not _F64:",
+                f"        {v} = _array({v}, {name!r})",
+                f"    if {v}.shape != {expected}:",
+                f"        _direction_error({name!r}, {v}.shape, {of!r}, {expected})"]
+
+
+BACKEND = NumpyBackend()

@@ -197,50 +197,7 @@ def _split_argv(argv: list[str]) -> list[str]:
     return options + (["--"] + positional if positional else [])
 
 
-def _reserved_names() -> frozenset[str]:
-    from . import syntax, typecheck
-
-    return (frozenset(getattr(syntax, "_FUNCTIONS", ()))
-            | frozenset(getattr(typecheck, "FUNCTION_NAMES", ())))
-
-
-def declarations(items, option: str = "--let") -> dict[str, str]:
-    """NAME:KIND items (each may hold several, comma-separated) as a checked dict. The same
-    declaration twice is fine; two different kinds for one name, an empty or malformed name,
-    or a function name are errors (never "the last one wins")."""
-    types: dict[str, str] = {}
-    reserved = None
-    for item in items:
-        for part in item.split(","):
-            if not part.strip():
-                continue
-            if ":" not in part:
-                raise MatdiffError(f"{option} expects NAME:KIND, got {part.strip()!r} "
-                                   "(e.g. S:spd)")
-            name, kind = (s.strip() for s in part.split(":", 1))
-            if not name:
-                raise MatdiffError(f"{option} {part.strip()!r} names no variable: write "
-                                   f"NAME:KIND, e.g. x:{kind or 'vector'}")
-            if not name.isidentifier():
-                raise MatdiffError(f"{option}: {name!r} is not a variable name (letters, digits "
-                                   "and _, not starting with a digit)")
-            reserved = reserved if reserved is not None else _reserved_names()
-            if name in reserved:
-                raise MatdiffError(f"{option}: {name!r} is a function name and cannot be "
-                                   "declared as a variable; pick another name")
-            if not kind:
-                raise MatdiffError(f"{option} {part.strip()!r} gives no kind: write {name}:KIND "
-                                   "with KIND scalar, vector, matrix, symmetric or spd")
-            from .shapes import PROBABILITY_KINDS, check_kinds
-
-            checked = check_kinds({name: kind})[name]
-            kind = "probability" if kind.lower() in PROBABILITY_KINDS else checked
-            if name in types and types[name] != kind:
-                raise MatdiffError(f"{option} declares {name} twice with different kinds "
-                                   f"({types[name]} and {kind}): keep one")
-            types[name] = kind
-    return types
-
+from .shapes import declarations  # noqa: E402  (NAME:KIND parsing lives with the kinds)
 
 _declarations = declarations
 
@@ -702,7 +659,7 @@ def _dispatch(argv: list[str], out, session: dict) -> int:
     if args.expr is not None:
         _warn_unused(args)
     args.let = {**session, **args.let}
-    from .syntax import INPUT_MODE
+    from .reader import INPUT_MODE
 
     mode = INPUT_MODE.set(getattr(args, "input", "auto"))
     try:

@@ -55,7 +55,7 @@ def _merged_dims(alone, combined) -> list[tuple[str, str]]:
 def _plain(text: str) -> str:
     """The text in the plain language (LaTeX read back as the plain language), bracketed."""
     from .latex_syntax import to_plain
-    from .syntax import parse_syntax
+    from .reader import parse_syntax
 
     return to_plain(parse_syntax(text))
 
@@ -63,7 +63,7 @@ def _plain(text: str) -> str:
 def _check_fits(expr: str, claim: str, types):
     """Type the claim together with f, so a claim whose dimensions contradict the
     expression's (e.g. A*B where A's columns and B's rows differ) is a shape error."""
-    from .syntax import INPUT_MODE
+    from .reader import INPUT_MODE
 
     expr_plain, claim_plain = _plain(expr), _plain(claim)
     prefix = f"0*sum({expr_plain}) + 0*sum("

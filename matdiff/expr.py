@@ -103,14 +103,12 @@ class Node:
     shape: Shape
 
     def __repr__(self) -> str:
-        from .printing.text import to_text
-
-        return f"<{to_text(self)} : {shape_text(self.shape)}>"
+        return f"<{self} : {shape_text(self.shape)}>"
 
     def __str__(self) -> str:
-        from .printing.text import to_text
-
-        return to_text(self)
+        # the expression language, once the printers are loaded (they register themselves:
+        # the IR does not import the printers, which import the IR)
+        return _PRINTER(self) if _PRINTER is not None else f"{self.op}{self.args}"
 
     def __hash__(self) -> int:
         return self._hash
@@ -137,6 +135,15 @@ class Node:
         if key not in m:
             m[key] = compute(self)
         return m[key]
+
+
+_PRINTER = None  # node → text in the expression language, set by printing/text.py
+
+
+def set_printer(printer) -> None:
+    """How str() and repr() spell a node (printing/text.py registers to_text)."""
+    global _PRINTER
+    _PRINTER = printer
 
 
 def make(op: str, args: tuple[Node, ...] = (), attr: object = None, shape: Shape = SCALAR) -> Node:

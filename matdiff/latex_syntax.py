@@ -27,7 +27,7 @@ from functools import lru_cache
 from .errors import ParseError
 from .ops import CALLS, RESERVED, function_names
 from .syntax import (
-    _CURRENT,
+    PARSE_STATE,
     Call,
     Chain,
     Name,
@@ -35,13 +35,13 @@ from .syntax import (
     Postfix,
     Power,
     Syn,
+    SyntaxBuilder,
     Unary,
-    _Builder,
-    _checked_depth,
-    _count_operand,
-    _join,
-    _tok_span,
+    checked_depth,
     close,
+    count_operand,
+    join_spans,
+    token_span,
 )
 
 # names the surrounding problem already has: `\mu` reads as `mu` when the expression says mu,
@@ -559,15 +559,15 @@ _SINGLE_CHAR = {"+": "PLUS", "-": "MINUS", "*": "MUL", "@": "MUL", "·": "MUL", 
 
 # ------------------------------------------------------------------- the syntax nodes
 
-class _LatexBuilder(_Builder):
+class _LatexBuilder(SyntaxBuilder):
     def name(self, c):
-        span = _tok_span(c[0])
-        _count_operand(span)
+        span = token_span(c[0])
+        count_operand(span)
         return Name(span, 1, str(c[0]))
 
     def number(self, c):
-        span = _tok_span(c[0])
-        _count_operand(span)
+        span = token_span(c[0])
+        count_operand(span)
         return Num(span, 1, str(c[0]))
 
     def mul(self, c):
@@ -575,9 +575,9 @@ class _LatexBuilder(_Builder):
 
     def kron(self, c):
         a, b = close(c[0]), close(c[2])
-        span = _join(a.span, b.span)
-        return Call(span, _checked_depth(max(a.depth, b.depth) + 1, span), "kron",
-                    _tok_span(c[1]), (a, b), calls=max(a.calls, b.calls) + 1)
+        span = join_spans(a.span, b.span)
+        return Call(span, checked_depth(max(a.depth, b.depth) + 1, span), "kron",
+                    token_span(c[1]), (a, b), calls=max(a.calls, b.calls) + 1)
 
     def add(self, c):
         return self._chain("sum", c[0], "+", c[2])
@@ -597,7 +597,7 @@ class _LatexBuilder(_Builder):
     def neg(self, c):
         x = close(c[1])
         start = c[0].start_pos
-        return Unary((start, x.span[1]), _checked_depth(x.depth + 1, x.span), "-", x,
+        return Unary((start, x.span[1]), checked_depth(x.depth + 1, x.span), "-", x,
                      calls=x.calls)
 
     def pos(self, c):
@@ -615,8 +615,8 @@ class _LatexBuilder(_Builder):
 
     def ones(self, c):
         tok = c[0]
-        span = _tok_span(tok)
-        _count_operand(span)
+        span = token_span(tok)
+        count_operand(span)
         return Call(span, 2, "vector", span, (Num(span, 1, str(tok)),), calls=1)
 
     def call(self, c):
@@ -624,8 +624,8 @@ class _LatexBuilder(_Builder):
         if str(func) == "sigmoid'":  # σ'(x) = σ(x) − σ(x).^2 (any kind of x)
             x = close(c[1])
             span = (func.start_pos, x.span[1] + 1)
-            depth = _checked_depth(x.depth + 3, span)
-            sig = Call(span, x.depth + 1, "sigmoid", _tok_span(func), (x,), calls=x.calls + 1)
+            depth = checked_depth(x.depth + 3, span)
+            sig = Call(span, x.depth + 1, "sigmoid", token_span(func), (x,), calls=x.calls + 1)
             square = Power(span, x.depth + 2, ".^", sig, Num(span, 1, "2"), calls=x.calls + 1)
             return Chain(span, depth, sig, (("-", square),), "sum", calls=x.calls + 1)
         return super().call(c)
@@ -633,20 +633,20 @@ class _LatexBuilder(_Builder):
     def sqrt(self, c):
         x = close(c[1])
         span = (c[0].start_pos, x.span[1] + 1)
-        return Call(span, _checked_depth(x.depth + 1, span), "sqrt", _tok_span(c[0]), (x,),
+        return Call(span, checked_depth(x.depth + 1, span), "sqrt", token_span(c[0]), (x,),
                     calls=x.calls + 1)
 
     def frac(self, c):
         a, b = close(c[1]), close(c[2])
         span = (c[0].start_pos, b.span[1] + 1)
-        depth = _checked_depth(max(a.depth, b.depth) + 1, span)
+        depth = checked_depth(max(a.depth, b.depth) + 1, span)
         return Chain(span, depth, a, (("/", b),), "product", calls=max(a.calls, b.calls))
 
     def norm(self, c):
         x = close(c[1])
         span = (c[0].start_pos, c[2].end_pos)
         func = "norm1" if str(c[2]) == "1" else "norm2"
-        return Call(span, _checked_depth(x.depth + 1, span), func, span, (x,),
+        return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
                     calls=x.calls + 1)
 
     def bars(self, c):
@@ -655,7 +655,7 @@ class _LatexBuilder(_Builder):
         func = "abs"
         if str(c[0]) == "bare" and _leading_name_is_matrix(x):
             func = "det"
-        return Call(span, _checked_depth(x.depth + 1, span), func, span, (x,),
+        return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
                     calls=x.calls + 1)
 
 
@@ -729,7 +729,7 @@ def parse_latex(text: str) -> Syn:
 
     if not text.strip():
         raise ParseError("empty expression", (0, max(1, len(text))), text)
-    token = _CURRENT.set((text, [0]))
+    token = PARSE_STATE.set((text, [0]))
     try:
         return close(_parser().parse(text))
     except ParseError as e:
@@ -761,7 +761,7 @@ def parse_latex(text: str) -> Syn:
         raise ParseError("unexpected character", (e.pos_in_stream, e.pos_in_stream + 1),
                          text) from None
     finally:
-        _CURRENT.reset(token)
+        PARSE_STATE.reset(token)
 
 
 # ------------------------------------------------------------------- back to plain text

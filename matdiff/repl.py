@@ -158,7 +158,7 @@ def _one_line(main, line: str, lets: dict[str, str], out) -> bool:
 
 
 def _let(text: str, lets: dict[str, str], out) -> None:
-    from .cli import declarations
+    from .shapes import declarations
 
     items = text.replace(",", " ").split()
     try:

@@ -3,7 +3,7 @@ union-find. Knows nothing about syntax or the IR: typecheck.py drives it."""
 
 from __future__ import annotations
 
-from .errors import ShapeError, Span
+from .errors import MatdiffError, ShapeError, Span
 from .expr import KINDS, ONE, Dim, Shape, dim_product
 
 # SPEC §1: names spelled as lowercase Greek letters are scalars.
@@ -172,3 +172,45 @@ class Dims:
 def shape_conflict(what: str, left_text: str, left: str, right_text: str, right: str,
                    span: Span, hint: str | None = None) -> ShapeError:
     return ShapeError(f"{what}: {left_text} is {left}, {right_text} is {right}", span, hint=hint)
+
+
+def _reserved_names() -> frozenset[str]:
+    from .ops import function_names
+
+    return frozenset(function_names())
+
+
+def declarations(items, option: str = "--let") -> dict[str, str]:
+    """NAME:KIND items (each may hold several, comma-separated) as a checked dict. The same
+    declaration twice is fine; two different kinds for one name, an empty or malformed name,
+    or a function name are errors (never "the last one wins")."""
+    types: dict[str, str] = {}
+    reserved = None
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if ":" not in part:
+                raise MatdiffError(f"{option} expects NAME:KIND, got {part.strip()!r} "
+                                   "(e.g. S:spd)")
+            name, kind = (s.strip() for s in part.split(":", 1))
+            if not name:
+                raise MatdiffError(f"{option} {part.strip()!r} names no variable: write "
+                                   f"NAME:KIND, e.g. x:{kind or 'vector'}")
+            if not name.isidentifier():
+                raise MatdiffError(f"{option}: {name!r} is not a variable name (letters, digits "
+                                   "and _, not starting with a digit)")
+            reserved = reserved if reserved is not None else _reserved_names()
+            if name in reserved:
+                raise MatdiffError(f"{option}: {name!r} is a function name and cannot be "
+                                   "declared as a variable; pick another name")
+            if not kind:
+                raise MatdiffError(f"{option} {part.strip()!r} gives no kind: write {name}:KIND "
+                                   "with KIND scalar, vector, matrix, symmetric or spd")
+            checked = check_kinds({name: kind})[name]
+            kind = "probability" if kind.lower() in PROBABILITY_KINDS else checked
+            if name in types and types[name] != kind:
+                raise MatdiffError(f"{option} declares {name} twice with different kinds "
+                                   f"({types[name]} and {kind}): keep one")
+            types[name] = kind
+    return types

@@ -73,15 +73,15 @@ class Postfix(Syn):
     operand: Syn
 
 
-def _join(a: Span, b: Span) -> Span:
+def join_spans(a: Span, b: Span) -> Span:
     return (min(a[0], b[0]), max(a[1], b[1]))
 
 
-def _tok_span(tok) -> Span:
+def token_span(tok) -> Span:
     return (tok.start_pos, tok.end_pos)
 
 
-def _checked_depth(depth: int, span: Span) -> int:
+def checked_depth(depth: int, span: Span) -> int:
     if depth > MAX_DEPTH:
         raise ParseError(f"expression nested too deeply (more than {MAX_DEPTH} levels)", span)
     return depth
@@ -89,14 +89,14 @@ def _checked_depth(depth: int, span: Span) -> int:
 
 # The text being parsed and the operands counted so far (a context variable, so that threads
 # parsing at the same time do not share it).
-_CURRENT: ContextVar[tuple[str, list[int]] | None] = ContextVar("matdiff_parse", default=None)
+PARSE_STATE: ContextVar[tuple[str, list[int]] | None] = ContextVar("matdiff_parse", default=None)
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉]")
 _HEX_LIKE = re.compile(r"[xX][0-9A-Fa-f]+|[bB][01]+|[oO][0-7]+")
 
 
-def _count_operand(span: Span) -> None:
-    state = _CURRENT.get()
+def count_operand(span: Span) -> None:
+    state = PARSE_STATE.get()
     if state is None:
         return
     state[1][0] += 1
@@ -149,12 +149,12 @@ def _check_hex(start: int, end: int, text: str) -> None:
 _PRODUCT_OPS = {"*": "*", "@": "*", "·": "*", ".*": ".*", "⊙": ".*", "∘": ".*"}
 
 
-class _Builder:
+class SyntaxBuilder:
     """Lark inline-transformer callbacks: one method per grammar alias."""
 
     # ---- chains (flattened while parsing; each partial chain is private to the parse)
     def _chain(self, level: str, left: Syn, op: str, right: Syn) -> Chain:
-        depth = _checked_depth(max(left.depth, right.depth + 1), _join(left.span, right.span))
+        depth = checked_depth(max(left.depth, right.depth + 1), join_spans(left.span, right.span))
         if isinstance(left, _OpenChain) and left.level == level:
             left.items.append((op, close(right)))
             left.end = max(left.end, right.span[1])
@@ -166,7 +166,7 @@ class _Builder:
                                  hint="matdiff is made for the products a person writes; "
                                  "use a power (a^k, X^k) or name shared parts")
             return left
-        chain = _OpenChain(level, left, [(op, right)], _join(left.span, right.span), depth)
+        chain = _OpenChain(level, left, [(op, right)], join_spans(left.span, right.span), depth)
         chain.calls = max(left.calls, right.calls)
         return chain
 
@@ -194,7 +194,7 @@ class _Builder:
     # ---- everything else builds one node
     def neg(self, c):
         x = close(c[0])
-        return Unary((x.span[0] - 1, x.span[1]), _checked_depth(x.depth + 1, x.span), "-", x,
+        return Unary((x.span[0] - 1, x.span[1]), checked_depth(x.depth + 1, x.span), "-", x,
                      calls=x.calls)
 
     def pos(self, c):
@@ -208,8 +208,8 @@ class _Builder:
 
     def _power(self, op, c):
         base, exponent = close(c[0]), close(c[1])
-        span = _join(base.span, exponent.span)
-        depth = _checked_depth(max(base.depth, exponent.depth) + 1, span)
+        span = join_spans(base.span, exponent.span)
+        depth = checked_depth(max(base.depth, exponent.depth) + 1, span)
         return Power(span, depth, op, base, exponent, calls=max(base.calls, exponent.calls))
 
     def transpose(self, c):
@@ -220,21 +220,21 @@ class _Builder:
 
     def _postfix(self, op, c):
         x = close(c[0])
-        span = _join(x.span, _tok_span(c[1]))
-        return Postfix(span, _checked_depth(x.depth + 1, span), op, x, calls=x.calls)
+        span = join_spans(x.span, token_span(c[1]))
+        return Postfix(span, checked_depth(x.depth + 1, span), op, x, calls=x.calls)
 
     def number(self, c):
-        span = _tok_span(c[0])
-        _count_operand(span)
-        state = _CURRENT.get()
+        span = token_span(c[0])
+        count_operand(span)
+        state = PARSE_STATE.get()
         if state is not None:
             _check_number_touch(span[0], span[1], state[0])
         return Num(span, 1, str(c[0]))
 
     def name(self, c):
-        span = _tok_span(c[0])
-        _count_operand(span)
-        state = _CURRENT.get()
+        span = token_span(c[0])
+        count_operand(span)
+        state = PARSE_STATE.get()
         if state is not None:
             _check_hex(span[0], span[1], state[0])
         return Name(span, 1, str(c[0]))
@@ -249,22 +249,22 @@ class _Builder:
             raise ParseError(f"the norm ||…||_{sub} is not supported", span,
                              hint="matdiff has ||x||_2 (Euclidean), ||X||_F (Frobenius) and "
                              "||x||_1; write norm2(x) or norm1(x)")
-        _count_operand(span)
-        return Call(span, _checked_depth(x.depth + 1, span), func, span, (x,),
+        count_operand(span)
+        return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
                     calls=x.calls + 1)
 
     def call(self, c):
         func, args = c[0], tuple(close(a) for a in c[1:])
         end = max(a.span[1] for a in args) + 1
         span = (func.start_pos, end)
-        depth = _checked_depth(max(a.depth for a in args) + 1, span)
+        depth = checked_depth(max(a.depth for a in args) + 1, span)
         calls = max(a.calls for a in args) + 1
         if calls > MAX_CALL_DEPTH:
             raise ParseError(f"function calls nested too deeply (more than {MAX_CALL_DEPTH} "
-                             "levels)", _tok_span(func),
+                             "levels)", token_span(func),
                              hint="the derivative of a deep composition grows with each level; "
                              "matdiff accepts up to that many")
-        return Call(span, depth, str(func), _tok_span(func), args, calls=calls)
+        return Call(span, depth, str(func), token_span(func), args, calls=calls)
 
 
 class _OpenChain:
@@ -297,8 +297,8 @@ def close(node) -> Syn:
 
 
 def _callbacks() -> dict:
-    b = _Builder()
-    return {name: getattr(b, name) for name in dir(_Builder) if not name.startswith("_")}
+    b = SyntaxBuilder()
+    return {name: getattr(b, name) for name in dir(SyntaxBuilder) if not name.startswith("_")}
 
 
 @lru_cache(maxsize=1)
@@ -341,51 +341,13 @@ _EXPECTED_LABELS = {
 }
 
 
-# How input text is read: "auto" (LaTeX when the plain language cannot read a text that has a
-# backslash or a $), "latex" (--input latex) or "text" (--input text).
-INPUT_MODE: ContextVar[str] = ContextVar("matdiff_input_mode", default="auto")
-
-
-def parse_syntax(text: str) -> Syn:
-    """Parse `text` (the plain language, or LaTeX) into syntax nodes; raise ParseError with the
-    offending column."""
-    mode = INPUT_MODE.get()
-    if mode == "latex":
-        from .latex_syntax import parse_latex
-
-        return parse_latex(text)
-    if mode == "auto" and "\\" in text:
-        # a backslash: LaTeX first (Ax is A·x there), the plain language if LaTeX fails
-        from .latex_syntax import parse_latex
-
-        try:
-            return parse_latex(text)
-        except ParseError as latex_error:
-            try:
-                return parse_plain(text)
-            except ParseError:
-                raise latex_error from None
-    try:
-        return parse_plain(text)
-    except ParseError:
-        if mode == "auto" and re.search(r"[_^]\{|\{", text):
-            # LaTeX without a backslash (W_{1} x, a^{b - 1}, {A + B} x): read it if LaTeX can
-            from .latex_syntax import parse_latex
-
-            try:
-                return parse_latex(text)
-            except ParseError:
-                pass
-        raise
-
-
 def parse_plain(text: str) -> Syn:
     """Parse the plain expression language."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
     if not text.strip():
         raise ParseError("empty expression", (0, max(1, len(text))), text)
-    token = _CURRENT.set((text, [0]))
+    token = PARSE_STATE.set((text, [0]))
     try:
         marked = _mark_norms(text) if ("||" in text or "‖" in text) else text
         return close(_parser().parse(marked))
@@ -403,7 +365,7 @@ def parse_plain(text: str) -> Syn:
     except UnexpectedToken as e:
         raise _token_error(e, text) from None
     finally:
-        _CURRENT.reset(token)
+        PARSE_STATE.reset(token)
 
 
 _OPERAND_END = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉)'ᵀ⊤¹⟧]")

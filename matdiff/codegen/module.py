@@ -153,9 +153,9 @@ def _module(derivation, extras: list[Extra], backend,
     em = _Emitter(derivation, extras, one_blas, backend)
     d = derivation
     f_text = to_text(d.f)
-    unpack = ", ".join(em.var_py[n] for n in d.typed.variables)
     names = list(d.typed.variables)
-    head = f"    {unpack}{',' if len(names) == 1 else ''} = _inputs(vars)"
+    unpacked = [em.var_py[n] for n in names] + list(backend.bound)  # + _dt, … of a backend
+    head = f"    {', '.join(unpacked)}{',' if len(unpacked) == 1 else ''} = _inputs(vars)"
 
     arguments = _arguments_doc(d.typed.variables)
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .. import expr as E
-from ..printing.base import ATOM
 from .language import Call, declare_call
 from .lazy import np, special
-from .registry import DRule, Operator, Spelling, declare
+from .registry import ATOM, DRule, Operator, Spelling, declare
 
 Builder = Callable[[E.Node], E.Node]
 
@@ -165,6 +164,20 @@ def _precise(mp, n, a, s):
     return a[0].apply(lambda x: fn(mp, x))
 
 
+# JAX spells every row as NumPy does, in jax.numpy (jax.scipy.special is _special there);
+# PyTorch's relu and softplus take no Python number as a second operand
+_TORCH = {"relu": "torch.relu({x})", "softplus": "_softplus({x})"}
+
+
+def _jax_fn(ctx, n, a):
+    return ELEMENTWISE[n.attr].numpy.replace("np.", "jnp.").format(x=a[0])
+
+
+def _torch_fn(ctx, n, a):
+    template = _TORCH.get(n.attr) or ELEMENTWISE[n.attr].numpy.replace("np.", "torch.")
+    return template.format(x=a[0])
+
+
 def _text(printer, node):
     entry = ELEMENTWISE[node.attr]
     if entry.definition is not None:  # σ' is not in the language: spell out its meaning
@@ -194,7 +207,8 @@ declare(Operator(
     d=DRule("d f(X) = f′(X) ⊙ dX", _d_fn),
     numeric=_numeric, exact=_exact, precise=_precise,
     spelling=Spelling(_text, _unicode, _latex),
-    lower={"numpy": lambda ctx, n, a: ELEMENTWISE[n.attr].numpy.format(x=a[0])},
+    lower={"numpy": lambda ctx, n, a: ELEMENTWISE[n.attr].numpy.format(x=a[0]),
+           "jax": _jax_fn, "torch": _torch_fn},
 ))
 
 for _entry in ELEMENTWISE.values():

@@ -9,11 +9,10 @@ blockdot(G, B) (the matrix of ⟨G_ij, B⟩ over the blocks G_ij of B's size) an
 from __future__ import annotations
 
 from .. import expr as E
-from ..printing.base import ATOM, PRODUCT, UNARY
 from .combinators import the_differential_factor
 from .language import Call, declare_call
 from .lazy import np
-from .registry import DRule, Operator, PeelRule, Spelling, declare
+from .registry import ATOM, PRODUCT, UNARY, DRule, Operator, PeelRule, Spelling, declare
 
 
 def _np_commutation(rows: int, cols: int):

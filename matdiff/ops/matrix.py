@@ -4,10 +4,9 @@ dX⁻¹ = −X⁻¹dX X⁻¹, d det X = det X tr(X⁻¹dX), d log det X = tr(X�
 from __future__ import annotations
 
 from .. import expr as E
-from ..printing.base import POSTFIX
 from .language import Call, declare_call
 from .lazy import np
-from .registry import DRule, Operator, Spelling, declare
+from .registry import POSTFIX, DRule, Operator, Spelling, declare
 
 
 def _np_scalar(v):
@@ -36,7 +35,9 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.inverse(a[0]),
     spelling=Spelling("inv", lambda p, n: (f"{p.at(n.args[0], POSTFIX)}⁻¹", POSTFIX),
                       lambda p, n: (rf"{p.at(n.args[0], POSTFIX)}^{{-1}}", POSTFIX)),
-    lower={"numpy": lambda ctx, n, a: f"np.linalg.inv({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.inv({a[0]})",
+           "jax": lambda ctx, n, a: f"jnp.linalg.inv({a[0]})",
+           "torch": lambda ctx, n, a: f"torch.linalg.inv({a[0]})"},
 ))
 
 # ---------------------------------------------------------------- matpow (printed as a power)
@@ -54,7 +55,9 @@ declare(Operator(
     numeric=lambda n, a, s: np.linalg.matrix_power(a[0], n.attr),
     exact=lambda sp, n, a, s: a[0] ** n.attr,
     precise=lambda mp, n, a, s: a[0] ** n.attr,
-    lower={"numpy": lambda ctx, n, a: f"np.linalg.matrix_power({a[0]}, {n.attr})"},
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.matrix_power({a[0]}, {n.attr})",
+           "jax": lambda ctx, n, a: f"jnp.linalg.matrix_power({a[0]}, {n.attr})",
+           "torch": lambda ctx, n, a: f"torch.linalg.matrix_power({a[0]}, {n.attr})"},
 ))
 
 # ---------------------------------------------------------------- pow, epow
@@ -66,6 +69,15 @@ def _np_power(ctx, n, a):
     if n.args[0].is_scalar:  # NumPy's IEEE rules, not Python's exceptions: (-1)^0.5 = nan,
         return f"(_Float64({a[0]}) ** {a[1]})"  # 0^-1 = inf, 10^1000 = inf
     return f"({a[0]} ** {a[1]})"
+
+
+def _xp_power(xp: str):
+    """JAX's and PyTorch's powers: scalars are 0-d arrays there, IEEE without a cast."""
+    def lower(ctx, n, a):
+        if n.args[1].op == "const" and n.args[1].attr == 2:
+            return f"({a[0]} * {a[0]})" if a[0].isidentifier() else f"{xp}.square({a[0]})"
+        return f"({a[0]} ** {a[1]})"
+    return lower
 
 
 def _d_pow(ctx, n, d):
@@ -101,7 +113,7 @@ declare(Operator(
     numeric=lambda n, a, s: np.power(a[0], a[1]),
     exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
-    lower={"numpy": _np_power},
+    lower={"numpy": _np_power, "jax": _xp_power("jnp"), "torch": _xp_power("torch")},
 ))
 declare(Operator(
     "epow", "element-wise power",
@@ -109,7 +121,7 @@ declare(Operator(
     numeric=lambda n, a, s: np.power(a[0], a[1]),
     exact=lambda sp, n, a, s: _sp_power(sp, a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_power(mp, a[0], a[1]),
-    lower={"numpy": _np_power},
+    lower={"numpy": _np_power, "jax": _xp_power("jnp"), "torch": _xp_power("torch")},
 ))
 
 # ---------------------------------------------------------------- det, logdet
@@ -144,7 +156,9 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].det(method="berkowitz")]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.det(a[0])]]),
     spelling=Spelling("det", "det", r"\det"),
-    lower={"numpy": lambda ctx, n, a: f"np.linalg.det({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"np.linalg.det({a[0]})",
+           "jax": lambda ctx, n, a: f"jnp.linalg.det({a[0]})",
+           "torch": lambda ctx, n, a: f"torch.linalg.det({a[0]})"},
 ))
 declare(Operator(
     "logdet", "log-determinant",
@@ -153,7 +167,9 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(a[0].det(method="berkowitz"))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logdet(mp, a[0])]]),
     spelling=Spelling("logdet", lambda p, n: p.call("log det", n.args[0]), r"\log\det"),
-    lower={"numpy": lambda ctx, n, a: f"_logdet({a[0]}, {ctx.text(n.args[0])!r})"},
+    lower={"numpy": lambda ctx, n, a: f"_logdet({a[0]}, {ctx.text(n.args[0])!r})",
+           "jax": lambda ctx, n, a: f"_logdet({a[0]})",
+           "torch": lambda ctx, n, a: f"_logdet({a[0]}, {ctx.text(n.args[0])!r})"},
 ))
 
 

@@ -6,11 +6,10 @@ logsumexp and softmax carry their textbook differentials."""
 from __future__ import annotations
 
 from .. import expr as E
-from ..printing.base import ATOM, POSTFIX, PRODUCT
 from .combinators import linear_d
 from .language import Call, declare_call
 from .lazy import np, special
-from .registry import DRule, Operator, PeelRule, Spelling, declare
+from .registry import ATOM, POSTFIX, PRODUCT, DRule, Operator, PeelRule, Spelling, declare
 
 
 def _np_scalar(v):
@@ -19,6 +18,11 @@ def _np_scalar(v):
 
 def _entries(m):
     return [m[i, j] for i in range(m.rows) for j in range(m.cols)]
+
+
+def _call(fn: str):
+    """A lowering that calls fn on the argument (jnp.trace, torch.sum, _softmax, …)."""
+    return lambda ctx, n, a: f"{fn}({a[0]})"
 
 
 # ---------------------------------------------------------------- tr
@@ -37,7 +41,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].trace()]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(a[0][i, i] for i in range(a[0].rows))]]),
     spelling=Spelling("tr", "tr", r"\operatorname{tr}"),
-    lower={"numpy": lambda ctx, n, a: f"np.trace({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"np.trace({a[0]})",
+           "jax": _call("jnp.trace"), "torch": _call("torch.trace")},
 ))
 
 # ---------------------------------------------------------------- sum
@@ -70,7 +75,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sum(a[0])]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(_entries(a[0]))]]),
     spelling=Spelling("sum", _sum_unicode, _sum_latex),
-    lower={"numpy": lambda ctx, n, a: f"np.sum({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"np.sum({a[0]})",
+           "jax": _call("jnp.sum"), "torch": _call("torch.sum")},
 ))
 
 # ---------------------------------------------------------------- norms
@@ -89,7 +95,9 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(abs(x) for x in _entries(a[0]))]]),
     spelling=Spelling("norm1", lambda p, n: (f"‖{p.doc(n.args[0])}‖₁", ATOM),
                       lambda p, n: (rf"\left\|{p.doc(n.args[0])}\right\|_1", ATOM)),
-    lower={"numpy": lambda ctx, n, a: f"np.sum(np.abs({a[0]}))"},
+    lower={"numpy": lambda ctx, n, a: f"np.sum(np.abs({a[0]}))",
+           "jax": lambda ctx, n, a: f"jnp.sum(jnp.abs({a[0]}))",
+           "torch": lambda ctx, n, a: f"torch.sum(torch.abs({a[0]}))"},
 ))
 
 
@@ -115,7 +123,9 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.sqrt(sum(x ** 2 for x in a[0]))]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.sqrt(mp.fsum(x * x for x in _entries(a[0])))]]),
     spelling=Spelling("norm2", _norm2_unicode, _norm2_latex),
-    lower={"numpy": lambda ctx, n, a: f"np.sqrt(np.vdot({a[0]}, {a[0]}))"},
+    lower={"numpy": lambda ctx, n, a: f"np.sqrt(np.vdot({a[0]}, {a[0]}))",
+           "jax": lambda ctx, n, a: f"jnp.sqrt(jnp.vdot({a[0]}, {a[0]}))",
+           "torch": _call("torch.linalg.vector_norm")},
 ))
 
 # ---------------------------------------------------------------- logsumexp, softmax
@@ -145,7 +155,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(sum(sp.exp(x) for x in a[0]))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logsumexp(mp, a[0])]]),
     spelling=Spelling("logsumexp", "logsumexp", r"\operatorname{logsumexp}"),
-    lower={"numpy": lambda ctx, n, a: f"_logsumexp({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"_logsumexp({a[0]})",
+           "jax": _call("_logsumexp"), "torch": _call("_logsumexp")},
 ))
 
 
@@ -178,7 +189,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: _sp_softmax(sp, a[0]),
     precise=lambda mp, n, a, s: _mp_softmax(mp, a[0]),
     spelling=Spelling("softmax", "softmax", r"\operatorname{softmax}"),
-    lower={"numpy": lambda ctx, n, a: f"_softmax({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"_softmax({a[0]})",
+           "jax": _call("_softmax"), "torch": _call("_softmax")},
 ))
 
 # ---------------------------------------------------------------- diag, both ways
@@ -198,7 +210,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.diag(*list(a[0])),
     precise=lambda mp, n, a, s: mp.diag([a[0][i, 0] for i in range(a[0].rows)]),
     spelling=_DIAG,
-    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]})"},
+    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]})",
+           "jax": _call("jnp.diag"), "torch": _call("torch.diag")},
 ))
 
 
@@ -214,7 +227,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([a[0][i, i] for i in range(a[0].rows)]),
     precise=lambda mp, n, a, s: mp.matrix([[a[0][i, i]] for i in range(a[0].rows)]),
     spelling=_DIAG,
-    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]}).copy()"},
+    lower={"numpy": lambda ctx, n, a: f"np.diag({a[0]}).copy()",
+           "jax": _call("jnp.diag"), "torch": _call("torch.diag")},
 ))
 
 

@@ -29,6 +29,11 @@ class PeelRule:
     apply: Callable
 
 
+# Precedence levels of printed forms, loosest first, as in the grammar: sum < product <
+# unary minus < power < postfix < atom. A spelling returns its text with its level.
+SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 7)
+
+
 @dataclass(frozen=True)
 class Spelling:
     """How the notations write the operator. Each field is a function name (printed as a

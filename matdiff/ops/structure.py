@@ -69,6 +69,27 @@ def _np_hdiv(ctx, n, a):
     return f"({a[0]} / {a[1]})"
 
 
+# ---------------------------------------------------------------- JAX and PyTorch lowering
+# (scalars are 0-d arrays there, so IEEE division needs no cast; new arrays take the
+# inputs' dtype, and in PyTorch their device: ctx.like)
+
+
+def _xp_hdiv(ctx, n, a):
+    return f"({a[0]} / {a[1]})"
+
+
+def _xp_transpose(ctx, n, a):
+    return a[0] if ctx.is_vector(n) or n.is_scalar else f"{a[0]}.T"
+
+
+def _xp_filled(fn):
+    return lambda ctx, n, a: f"{fn}({ctx.shape(n.shape)}, {ctx.like})"
+
+
+def _xp_eye(fn):
+    return lambda ctx, n, a: f"{fn}({ctx.dim(n.shape[0])}, {ctx.like})"
+
+
 # ---------------------------------------------------------------- add
 
 
@@ -110,7 +131,7 @@ declare(Operator(
     numeric=lambda n, a, s: a[0] * a[1],
     exact=lambda sp, n, a, s: a[1] * a[0][0, 0],
     precise=lambda mp, n, a, s: a[1] * a[0][0, 0],
-    lower={"numpy": _np_scale},
+    lower={"numpy": _np_scale, "jax": _np_scale, "torch": _np_scale},
 ))
 
 # ---------------------------------------------------------------- matmul
@@ -149,7 +170,9 @@ declare(Operator(
     numeric=lambda n, a, s: np.prod(np.stack(a), axis=0),
     exact=lambda sp, n, a, s: _sp_hadamard(a),
     precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x * y),
-    lower={"numpy": lambda ctx, n, a: "(" + " * ".join(a) + ")"},
+    lower={"numpy": lambda ctx, n, a: "(" + " * ".join(a) + ")",
+           "jax": lambda ctx, n, a: "(" + " * ".join(a) + ")",
+           "torch": lambda ctx, n, a: "(" + " * ".join(a) + ")"},
 ))
 
 
@@ -169,7 +192,7 @@ declare(Operator(
     numeric=lambda n, a, s: a[0] / a[1],
     exact=lambda sp, n, a, s: a[0].multiply_elementwise(a[1].applyfunc(lambda x: 1 / x)),
     precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x / y),
-    lower={"numpy": _np_hdiv},
+    lower={"numpy": _np_hdiv, "jax": _xp_hdiv, "torch": _xp_hdiv},
 ))
 
 # ---------------------------------------------------------------- transpose
@@ -186,7 +209,8 @@ declare(Operator(
     numeric=lambda n, a, s: a[0].T,
     exact=lambda sp, n, a, s: a[0].T,
     precise=lambda mp, n, a, s: a[0].T,
-    lower={"numpy": lambda ctx, n, a: a[0] if ctx.is_vector(n) else f"{a[0]}.T"},
+    lower={"numpy": lambda ctx, n, a: a[0] if ctx.is_vector(n) else f"{a[0]}.T",
+           "jax": _xp_transpose, "torch": _xp_transpose},
 ))
 
 # ---------------------------------------------------------------- constants
@@ -210,28 +234,33 @@ declare(Operator(
     numeric=lambda n, a, s: np.full((1, 1), float(n.attr)),
     exact=lambda sp, n, a, s: sp.Matrix([[_const_exact(sp, n)]]),
     precise=lambda mp, n, a, s: mp.matrix([[_const_precise(mp, n)]]),
-    lower={"numpy": lambda ctx, n, a: repr(float(n.attr))},
+    lower={"numpy": lambda ctx, n, a: repr(float(n.attr)),
+           "jax": lambda ctx, n, a: repr(float(n.attr)),
+           "torch": lambda ctx, n, a: repr(float(n.attr))},
 ))
 declare(Operator(
     "zero", "zero", d=constant_d(),
     numeric=lambda n, a, s: np.zeros(s(n.shape)),
     exact=lambda sp, n, a, s: sp.zeros(*s(n.shape)),
     precise=lambda mp, n, a, s: mp.zeros(*s(n.shape)),
-    lower={"numpy": lambda ctx, n, a: f"np.zeros({ctx.shape(n.shape)})"},
+    lower={"numpy": lambda ctx, n, a: f"np.zeros({ctx.shape(n.shape)})",
+           "jax": _xp_filled("jnp.zeros"), "torch": _xp_filled("torch.zeros")},
 ))
 declare(Operator(
     "ones", "all-ones", d=constant_d(),
     numeric=lambda n, a, s: np.ones(s(n.shape)),
     exact=lambda sp, n, a, s: sp.ones(*s(n.shape)),
     precise=lambda mp, n, a, s: mp.ones(*s(n.shape)),
-    lower={"numpy": lambda ctx, n, a: f"np.ones({ctx.shape(n.shape)})"},
+    lower={"numpy": lambda ctx, n, a: f"np.ones({ctx.shape(n.shape)})",
+           "jax": _xp_filled("jnp.ones"), "torch": _xp_filled("torch.ones")},
 ))
 declare(Operator(
     "eye", "identity", d=constant_d(),
     numeric=lambda n, a, s: np.eye(s(n.shape)[0]),
     exact=lambda sp, n, a, s: sp.eye(s(n.shape)[0]),
     precise=lambda mp, n, a, s: mp.eye(s(n.shape)[0]),
-    lower={"numpy": lambda ctx, n, a: f"np.eye({ctx.dim(n.shape[0])})"},
+    lower={"numpy": lambda ctx, n, a: f"np.eye({ctx.dim(n.shape[0])})",
+           "jax": _xp_eye("jnp.eye"), "torch": _xp_eye("torch.eye")},
 ))
 
 # ---------------------------------------------------------------- the differential's marker

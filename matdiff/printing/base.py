@@ -10,8 +10,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import expr as E
-
-SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 7)
+from ..ops import OPERATORS
+from ..ops.registry import ATOM, POSTFIX, POWER, PRODUCT, SUM, UNARY  # noqa: F401
 
 
 def negative_part(node: E.Node) -> E.Node | None:
@@ -132,8 +132,6 @@ class Printer:
         method = getattr(self, "p_" + node.op, None)
         if method is not None:
             return method(node)
-        from ..ops import OPERATORS
-
         op = OPERATORS.get(node.op)
         spelling = getattr(op.spelling, self.notation, None) if op is not None else None
         if spelling is None:

@@ -34,3 +34,6 @@ class TextPrinter(Printer):
 
 def to_text(node: E.Node) -> str:
     return TextPrinter().doc(node)
+
+
+E.set_printer(to_text)

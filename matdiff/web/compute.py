@@ -90,7 +90,7 @@ def _text(job: dict, key: str, limit: int, required: bool = True) -> str:
 
 
 def _request(job: dict) -> dict:
-    from ..cli import declarations
+    from ..shapes import declarations
 
     req = {"expr": _text(job, "expr", MAX_EXPR)}
     let = _text(job, "let", MAX_LET, required=False)

@@ -23,6 +23,7 @@ class Backend:
     reserved: set[str] = set()
     one_blas_rerun = False  # NumPy: rewrite with every product in SciPy's BLAS (see _mm)
     values_sentence = ""
+    bound: tuple[str, ...] = ()  # locals _inputs returns after the arguments (dtype, device)
 
     @property
     def body(self):  # the Body subclass

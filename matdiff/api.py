@@ -88,15 +88,35 @@ class GradientResult:
 
         return numpy_module(self.derivation)
 
-    def compile(self):
-        from .verify import load_module
+    def source(self, target: str = "numpy") -> str:
+        """The module text of `codegen --target TARGET` (numpy, jax or torch): the same f,
+        grad_NAME and f_and_grad, with the same keyword arguments and docstrings, for each;
+        emitting needs no framework installed."""
+        from .codegen import module_source
 
-        return load_module(self.numpy_source())
+        return module_source(self.derivation, [], target)
 
-    def verify(self, seed: int = 7):
+    def jax_source(self) -> str:
+        """The JAX module (traceable under jit and vmap; f_custom has matdiff's gradient as its
+        custom_vjp backward rule)."""
+        return self.source("jax")
+
+    def torch_source(self) -> str:
+        """The PyTorch module (any device; MatdiffF is a torch.autograd.Function whose
+        backward is matdiff's gradient)."""
+        return self.source("torch")
+
+    def compile(self, target: str = "numpy"):
+        """The module of `target`, imported (its framework must be installed)."""
+        from .verify import import_source, require
+
+        require(target)
+        return import_source(self.source(target))
+
+    def verify(self, seed: int = 7, target: str = "numpy"):
         """The emitted module checked as `codegen --verify` does: f against the independent
-        evaluator, each gradient against central differences of the emitted f. Returns a
-        report with `.ok`, `.max_error` and `.text`."""
+        evaluator, each gradient against central differences of the emitted f (float64 for
+        every target). Returns a report with `.ok`, `.max_error` and `.text`."""
         from .verify import verify_module
 
-        return verify_module(self.derivation, self.numpy_source(), seed)
+        return verify_module(self.derivation, self.source(target), seed)

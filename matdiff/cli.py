@@ -16,7 +16,7 @@ from .errors import InternalError, MatdiffError, ParseError, ShapeError
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNPROVED = 0, 1, 2, 3, 4
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
-                  "-o", "--output", "--input", "--layout", "--convention", "--batch"}
+                  "-o", "--output", "--input", "--layout", "--convention", "--batch", "--target"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph")
@@ -147,9 +147,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--wrt", action="append", required=True, metavar="x")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
-    sp = sub.add_parser("codegen", help="emit a NumPy module for f and its gradients",
+    sp = sub.add_parser("codegen", help="emit a NumPy, JAX or PyTorch module for f and its "
+                                        "gradients",
                         description="Write a self-contained Python module defining f, "
-                                    "grad_X for each --wrt, and f_and_grad.")
+                                    "grad_X for each --wrt, and f_and_grad (NumPy, JAX or "
+                                    "PyTorch: --target).")
     common(sp)
     sp.add_argument("--wrt", action="append", required=True, metavar="X")
     sp.add_argument("--verify", action="store_true",
@@ -160,6 +162,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="for a vector-valued EXPR: emit f and jac_NAME (numerator layout)")
     sp.add_argument("-o", "--output", metavar="FILE",
                     help="write the module to FILE instead of standard output")
+    sp.add_argument("--target", choices=("numpy", "jax", "torch"), default="numpy",
+                    help="the array library of the module (default numpy); jax: traceable "
+                         "under jit/vmap, with f_custom (custom_vjp); torch: any device, with "
+                         "MatdiffF (autograd.Function)")
     from .web.commands import add_parsers  # graph and serve (issue 17); argparse only
 
     add_parsers(sub, common)
@@ -468,15 +474,19 @@ def cmd_linear_map(args, out) -> int:
 
 
 def cmd_codegen(args, out) -> int:
-    from .codegen import numpy_module
+    from .codegen import extras_module, module_source
     from .gradient import derive
-    from .verify import verify_module
+    from .verify import require, verify_module
 
     expr, types = args.expr, args.let
+    target = getattr(args, "target", "numpy")
+    if args.verify:
+        require(target)  # exit 2 naming the missing package, before anything is written
     if args.jacobian:
-        from .jacobian import jacobian_module, verify_extras
+        from .jacobian import extras_for, jacobian, verify_extras
 
-        source, results = jacobian_module(expr, args.wrt, types)
+        results = [jacobian(expr, w, types) for w in dict.fromkeys(args.wrt)]
+        source = extras_module(results[0].typed, extras_for(results), target)
         _emit_module(args, source, out)
         if args.verify:
             report = verify_extras(results, source)
@@ -489,7 +499,7 @@ def cmd_codegen(args, out) -> int:
         from .jacobian import hessian_extras
 
         extras = hessian_extras(expr, args.wrt, types)
-    source = numpy_module(result, extras)
+    source = module_source(result, extras, target)
     if _use_rich(args) and not args.verify and not args.output:
         from rich.console import Console
         from rich.syntax import Syntax

@@ -14,8 +14,15 @@ A further backend is a new module under backends/, spelling the same plans."""
 
 from .backends import TARGETS
 from .body import CannotLower
-from .module import Extra, check_lines, inputs_function, module_source, numpy_module
+from .module import (
+    Extra,
+    check_lines,
+    extras_module,
+    inputs_function,
+    module_source,
+    numpy_module,
+)
 from .naming import function_name, python_name
 
-__all__ = ["TARGETS", "CannotLower", "Extra", "check_lines", "function_name",
+__all__ = ["TARGETS", "CannotLower", "Extra", "check_lines", "extras_module", "function_name",
            "inputs_function", "module_source", "numpy_module", "python_name"]

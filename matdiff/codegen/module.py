@@ -7,6 +7,7 @@ codegen/plan.py); `module_source(derivation, extras, target)` writes it."""
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 
 from .. import expr as E
@@ -17,7 +18,8 @@ from . import backends
 from .backends.numpy import check_lines, inputs_function
 from .naming import function_name, python_name
 
-__all__ = ["Extra", "check_lines", "inputs_function", "module_source", "numpy_module"]
+__all__ = ["Extra", "check_lines", "extras_module", "inputs_function", "module_source",
+           "numpy_module"]
 
 
 class _Emitter:
@@ -119,6 +121,12 @@ class Extra:
     doc: str
     root: E.Node
     direction: E.Node | None = None  # the V of an HVP (a var node)
+
+
+def extras_module(typed, extras: list[Extra], target: str = "numpy") -> str:
+    """A module of f and the extras alone (codegen --jacobian: f and jac_NAME)."""
+    program = types.SimpleNamespace(typed=typed, f=typed.root, wrt=[], gradients={})
+    return module_source(program, extras, target)
 
 
 def numpy_module(derivation, extras: list[Extra] = ()) -> str:

@@ -1,0 +1,391 @@
+"""The JAX backend: spells a Plan (codegen/plan.py) in jax.numpy and jax.scipy.linalg.
+
+The emitted functions are traceable under jax.jit and jax.vmap: no in-place writes, no
+Python float() of a traced value, no NumPy call on a traced array (the argument checks read
+only shapes and dtypes, which are static under tracing; the symmetry of an spd argument is
+checked only on concrete arrays). Factorizations are shared as in the NumPy module
+(jsla.cho_factor/cho_solve for spd, jsla.lu_factor/lu_solve otherwise). Where the NumPy
+module raises LinAlgError (a singular matrix, an spd argument that is not positive definite)
+a traced function cannot raise on values: the JAX module gives inf or nan there.
+
+The module also defines `f_custom(**vars)`: f as a jax.custom_vjp whose backward rule is
+matdiff's gradient, so that jax.grad through a larger model uses matdiff's formula."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import textwrap
+
+from ... import expr as E
+from ..body import Body, Helpers
+from . import Backend
+from .numpy import argument_checks
+
+HELPERS = r"""
+def _sigmoid(z):
+    # stable for large |z|: 1/(1+exp(-z)) = exp(-log(1+exp(-z)))
+    return jnp.exp(-jnp.logaddexp(0.0, -z))
+
+
+def _dsigmoid(z):
+    s = _sigmoid(z)
+    return s * (1.0 - s)
+
+
+import jax.scipy.special as _special
+
+
+def _derf(z):
+    # erf'(z) = 2/sqrt(pi) * exp(-z^2)
+    return 1.1283791670955126 * jnp.exp(-z * z)
+
+
+def _logsumexp(x):
+    m = jnp.max(x)
+    return m + jnp.log(jnp.sum(jnp.exp(x - m)))
+
+
+def _softmax(x):
+    e = jnp.exp(x - jnp.max(x))
+    return e / jnp.sum(e)
+
+
+def _logsumexp_softmax(x):
+    # both from one pass of exponentials
+    m = jnp.max(x)
+    e = jnp.exp(x - m)
+    s = jnp.sum(e)
+    return m + jnp.log(s), e / s
+
+
+def _log_softmax(x):
+    shifted = x - jnp.max(x)
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted)))
+
+
+def _logdet(x):
+    # -inf for a singular matrix, nan for a negative determinant (no exception under jit)
+    sign, value = jnp.linalg.slogdet(x)
+    return jnp.where(sign > 0, value, jnp.where(sign == 0, -jnp.inf, jnp.nan))
+
+
+def _lu(a):
+    return jsla.lu_factor(a)
+
+
+def _swap_sign(piv):
+    # (-1)^(number of row interchanges) of an LU factorization
+    swaps = jnp.count_nonzero(piv != jnp.arange(piv.shape[0]))
+    return jnp.where(swaps % 2 == 1, -1.0, 1.0)
+
+
+def _det_lu(f):
+    lu, piv = f
+    return _swap_sign(piv) * jnp.prod(jnp.diag(lu))
+
+
+def _logdet_lu(f):
+    lu, piv = f
+    diag = jnp.diag(lu)
+    sign = _swap_sign(piv) * jnp.prod(jnp.sign(diag))
+    value = jnp.sum(jnp.log(jnp.abs(diag)))
+    return jnp.where(sign > 0, value, jnp.where(sign == 0, -jnp.inf, jnp.nan))
+
+
+def _inv_lu(f):
+    return jsla.lu_solve(f, jnp.eye(f[0].shape[0], dtype=f[0].dtype))
+
+
+def _inv_chol(f):
+    return jsla.cho_solve(f, jnp.eye(f[0].shape[0], dtype=f[0].dtype))
+
+
+def _det_chol(f):
+    return jnp.prod(jnp.diag(f[0])) ** 2
+
+
+def _logdet_chol(f):
+    return 2.0 * jnp.sum(jnp.log(jnp.abs(jnp.diag(f[0]))))
+
+
+_Array = jax.Array
+
+
+def _array(value, name):
+    # the slow path of the argument checks: anything that is not already a float jax array
+    # (NumPy arrays, lists, integer arrays); under tracing only dtypes and shapes are read
+    a = value if isinstance(value, _Array) else np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        hint = " (complex input: pass the real part, if that is what you mean)" \
+            if a.dtype.kind == "c" else ""
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}{hint}")
+    return jnp.asarray(a, dtype=a.dtype if a.dtype.kind == "f" else jnp.result_type(float))
+
+
+def _scalar(value, name, dtype):
+    # a real number (or 0-d array) as a 0-d array of the arguments' dtype
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return jnp.asarray(value, dtype=dtype)
+    if isinstance(value, (_Array, np.ndarray)) and value.ndim == 0 and \
+            value.dtype.kind in "biuf":
+        return jnp.asarray(value, dtype=dtype if value.dtype.kind != "f" else value.dtype)
+    what = f"an array of shape {value.shape}" if hasattr(value, "shape") else \
+        f"{type(value).__name__} {value!r}"[:80]
+    raise TypeError(f"{name} must be a real number (a float), got {what}")
+
+
+def _float_dtype(arrays):
+    return jnp.result_type(*arrays) if arrays else jnp.result_type(float)
+
+
+def _symmetric(a, name, kind, definite):
+    # checked on concrete arrays only: a traced array has no values to compare (under jit
+    # the caller's matrix is taken as given)
+    if isinstance(a, jax.core.Tracer):
+        return
+    a = np.asarray(a)
+    worst = np.abs(a - a.T).max()
+    if not worst:
+        return
+    scale = max(np.diagonal(a).max(), 0.0) if definite else max(a.max(), -a.min())
+    bound = 1e-8 if a.dtype == np.float64 else 1e-5
+    if worst > bound * scale:
+        d = np.abs(a - a.T)
+        i, j = np.unravel_index(np.argmax(d), d.shape)
+        raise ValueError(f"{name} must be a {kind}, but {name}[{i}, {j}] = {float(a[i, j])!r} "
+                         f"and {name}[{j}, {i}] = {float(a[j, i])!r}")
+
+
+def _argument_error(given, names):
+    missing = [n for n in names if n not in given]
+    extra = [n for n in given if n not in names]
+    if missing:
+        raise TypeError("missing argument(s): " + ", ".join(missing))
+    raise TypeError("unexpected argument(s): " + ", ".join(extra))
+
+
+def _shape_words(shape):
+    if len(shape) == 1:
+        return f"has length {shape[0]}"
+    return "is " + "×".join(str(k) for k in shape) if len(shape) == 2 else f"has shape {shape}"
+
+
+def _shape_error(name, kind, symbolic, shape, ndim, expected=None, others=()):
+    if expected is None:
+        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got shape {shape}")
+    clash = "".join(f"{other} {_shape_words(s)} but " for other, s in others)
+    raise ValueError(f"{clash}{name} {_shape_words(shape)}: {name} must have shape "
+                     f"{symbolic} = {expected}")
+
+
+def _empty_error(name, shape):
+    raise ValueError(f"{name} is empty (shape {tuple(shape)}): every size must be at least 1")
+
+
+def _direction_error(name, shape, variable, expected):
+    raise ValueError(f"the direction {name} must have the shape of {variable}, {expected}, "
+                     f"got {shape}")
+
+
+def _not_derived(names):
+    raise TypeError("f_custom has matdiff's gradient only with respect to "
+                    + ", ".join(names) + ": emit the module with --wrt for the others too, "
+                    "or pass them through jax.lax.stop_gradient")
+"""
+
+_HELPERS = Helpers(HELPERS)
+
+RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | {
+    "np", "jax", "jnp", "jsla", "math", "vars", "f", "f_and_grad", "f_custom"}
+
+
+class JaxBody(Body):
+    TARGET = "jax"
+    LABEL = "JAX"
+    XP = "jnp"
+    LIKE = "dtype=_dt"
+
+    def factor_call(self, x: E.Node, text: str) -> str:
+        return f"jsla.cho_factor({text})" if self._spd(x) else f"_lu({text})"
+
+    def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
+        f = self.factor(x)
+        if self._spd(x):
+            return f"jsla.cho_solve({f}, {rhs})"
+        return f"jsla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''})"
+
+    def inverse_call(self, x: E.Node) -> str:
+        return f"_inv_{'chol' if self._spd(x) else 'lu'}({self.factor(x)})"
+
+    def outer(self, a: str, b: str) -> str:
+        return f"jnp.outer({a}, {b})"
+
+    def dot_self(self, u: str) -> str:
+        return f"jnp.vdot({u}, {u})"
+
+    def softplus(self, z: str) -> str:
+        return f"jnp.logaddexp(0.0, {z})"
+
+
+def _array_check(p: str, name: str) -> list[str]:
+    return [f"    if not isinstance({p}, _Array) or {p}.dtype.kind != 'f':",
+            f"        {p} = _array({p}, {name!r})"]
+
+
+def _no_scalar_check(p: str, name: str) -> list[str]:
+    return []  # after the arrays: scalars take their dtype
+
+
+def _literal(expr: str) -> bool:
+    try:
+        float(expr.strip("()"))
+    except ValueError:
+        return False
+    return True
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    label = "JAX"
+    package = "jax"
+    extra = "jax"
+    reserved = RESERVED
+    body = JaxBody
+    values_sentence = "\n".join(textwrap.wrap(
+                      "Arguments are jax arrays (NumPy arrays and numbers are converted): "
+                       "vectors 1-D, matrices 2-D, scalars 0-d arrays or numbers; float32 or "
+                       "float64 (jax_enable_x64). Values are returned as jax arrays (a scalar "
+                       "as a 0-d array). Every function is traceable under jax.jit and "
+                       "jax.vmap; f_custom(**vars) is f with matdiff's gradient as its "
+                       "custom_vjp backward rule.", 92))
+
+    def for_code(self, code: str) -> list[str]:
+        return _HELPERS.for_code(code)
+
+    def imports(self, text: str) -> list[str]:
+        out = ["import jax", "import jax.numpy as jnp"]
+        if "jsla." in text:
+            out.append("import jax.scipy.linalg as jsla")
+        if "np." in text.replace("jnp.", ""):
+            out.append("import numpy as np")
+        return out
+
+    def undefined_doc(self, variables, code: str) -> list[str]:
+        out = ["Where f is undefined the functions answer as jax.numpy does (inf or nan; a "
+               "traced function cannot raise on values)."]
+        if "_lu(" in code or "_logdet(" in code or "cho_factor" in code:
+            out.append("A singular matrix that must be inverted or solved with gives inf or "
+                       "nan entries, its log-determinant -inf; an spd argument that is not "
+                       "positive definite gives nan; the log-determinant of a matrix whose "
+                       "determinant is negative is nan.")
+        if any(v.attr[1] in ("symmetric", "spd") for v in variables.values()):
+            out.append("A symmetric (or spd) argument that is not symmetric beyond round-off "
+                       "raises ValueError when the function is called on concrete arrays "
+                       "(under jit the matrix is taken as given).")
+        out.append("Complex, non-numeric or empty input raises TypeError or ValueError naming "
+                   "the argument.")
+        return textwrap.wrap(" ".join(out), 92)
+
+    def out(self, node: E.Node, expr: str) -> str:
+        return f"jnp.asarray({expr}, dtype=_dt)" if _literal(expr) else expr
+
+    def check_lines(self, variables, py, given):
+        out = argument_checks(variables, py, given, _array_check, _no_scalar_check)
+        arrays = [py[n] for n, v in variables.items() if v.kind != "scalar"]
+        out.append(f"    _dt = {arrays[0]}.dtype" if len(arrays) == 1 else
+                   f"    _dt = _float_dtype(({', '.join(arrays)}{',' if arrays else ''}))")
+        for n, v in variables.items():
+            if v.kind == "scalar":
+                out.append(f"    {py[n]} = _scalar({py[n]}, {n!r}, _dt)")
+        return out
+
+    def inputs_function(self, variables, py):
+        pys = [py[n] for n in variables] + ["_dt"]
+        out = ['def _inputs(given):',
+               '    """The arguments as jax arrays, checked against the expression\'s kinds and '
+               'shapes\n    (only shapes and dtypes are read: traceable)."""']
+        out += self.check_lines(variables, py, "given")
+        out.append(f'    return {", ".join(pys)}')
+        return "\n".join(out)
+
+    bound = ("_dt",)
+
+    def inline_checks(self, variables, py):
+        return self.check_lines(variables, py, "vars")
+
+    def direction_lines(self, v, name, scalar, of, expected):
+        if scalar:
+            return [f"    {v} = _scalar({v}, {name!r}, _dt)"]
+        return [f"    if not isinstance({v}, _Array) or {v}.dtype.kind != 'f':",
+                f"        {v} = _array({v}, {name!r})",
+                f"    if {v}.shape != {expected}:",
+                f"        _direction_error({name!r}, {v}.shape, {of!r}, {expected})"]
+
+    def trailer(self, em) -> list[str]:
+        d = em.d
+        if not d.wrt:
+            return []
+        names = list(d.typed.variables)
+        pys = [em.var_py[n] for n in names]
+        wrt = [n for n in names if n in d.wrt]
+        others = [n for n in names if n not in d.wrt]
+        call = ", ".join(f"{n!r}: {p}" for n, p in zip(names, pys))
+        params = ", ".join(pys)
+        out = [
+            f"def _f_positional({params}):",
+            f"    return f(**{{{call}}})",
+            "",
+            "",
+            "_f_vjp = jax.custom_vjp(_f_positional)",
+            "",
+            "",
+            f"def _f_fwd({params}):",
+            "    # the primals come wrapped (symbolic_zeros=True): .value, and .perturbed for",
+            "    # whether jax differentiates with respect to this argument",
+        ]
+        if others:
+            out.append(f"    if {' or '.join(f'{em.var_py[n]}.perturbed' for n in others)}:")
+            out.append(f"        _not_derived({wrt!r})")
+        out += ["    value, grads = f_and_grad(**{"
+                + ", ".join(f"{n!r}: {p}.value" for n, p in zip(names, pys)) + "})",
+                "    return value, grads",
+                "",
+                "",
+                "def _f_bwd(grads, g):",
+                "    return (" + ", ".join(
+                    f"g * grads[{n!r}]" if n in d.wrt else "None" for n in names)
+                + ("," if len(names) == 1 else "") + ")",
+                "",
+                "",
+                "_f_vjp.defvjp(_f_fwd, _f_bwd, symbolic_zeros=True)",
+                "",
+                "",
+                "def f_custom(**vars):",
+                *_docstring(
+                    f"f = {_doc_f(d)}, differentiable by jax.grad with matdiff's gradient as "
+                    "its backward rule (jax.custom_vjp): "
+                    + ", ".join(f"∂f/∂{w}" for w in wrt) + ". "
+                    + ("The other arguments are constants (differentiating with respect to "
+                       "them raises TypeError). " if others else "")
+                    + "Traceable under jit and vmap."),
+                f"    {', '.join(pys + ['_dt'])} = _inputs(vars)",
+                f"    return _f_vjp({params})",
+                ]
+        return out
+
+
+def _docstring(text: str) -> list[str]:
+    lines = textwrap.wrap(text, 88)
+    lines[0] = '    """' + lines[0]
+    return [lines[0]] + ["    " + ln for ln in lines[1:-1]] + \
+        ([f'    {lines[-1]}"""'] if len(lines) > 1 else [lines[0] + '"""'])
+
+
+def _doc_f(d) -> str:
+    from ...printing.text import to_text
+
+    return to_text(d.f)
+
+
+BACKEND = JaxBackend()

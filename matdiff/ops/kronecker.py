@@ -79,6 +79,28 @@ def _np_lower_block(spec: str, block_of):
     return lower
 
 
+# ---------------------------------------------------------------- JAX and PyTorch lowering
+# jax.numpy spells these as NumPy does (order='F' included); PyTorch has no order='F', so
+# vec and unvec transpose instead. The NumPy text is built around placeholders, so that the
+# arguments' own code is not renamed.
+
+
+def _xp(lower, xp: str):
+    def lowered(ctx, n, a):
+        marks = [f"\x00{i}\x00" for i in range(len(a))]
+        text = lower(ctx, n, marks).replace("np.", f"{xp}.")
+        for mark, code in zip(marks, a):
+            text = text.replace(mark, code)
+        return text
+    return lowered
+
+
+def _torch_vec(ctx, n, a):
+    x = n.args[0]
+    return f"torch.reshape({a[0]}.T, (-1,))" if x.kind == "matrix" else \
+        f"torch.reshape({a[0]}, (-1,))"
+
+
 # ---------------------------------------------------------------- kron
 
 
@@ -106,7 +128,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.kronecker_product(a[0], a[1]),
     precise=lambda mp, n, a, s: _mp_kron(mp, a[0], a[1]),
     spelling=Spelling("kron", _kron_infix(" ⊗ "), _kron_infix(r" \otimes ")),
-    lower={"numpy": _np_lower_kron},
+    lower={"numpy": _np_lower_kron, "jax": _xp(_np_lower_kron, "jnp"),
+           "torch": _xp(_np_lower_kron, "torch")},
 ))
 
 # ---------------------------------------------------------------- vec and unvec
@@ -137,7 +160,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: a[0].T.reshape(a[0].rows * a[0].cols, 1),
     precise=lambda mp, n, a, s: _mp_vec(mp, a[0]),
     spelling=Spelling("vec", "vec", r"\operatorname{vec}"),
-    lower={"numpy": lambda ctx, n, a: f"np.ravel({a[0]}, order='F')"},
+    lower={"numpy": lambda ctx, n, a: f"np.ravel({a[0]}, order='F')",
+           "jax": lambda ctx, n, a: f"jnp.ravel({a[0]}, order='F')", "torch": _torch_vec},
 ))
 
 
@@ -176,7 +200,10 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_unvec(mp, a[0], a[1].rows),
     spelling=Spelling("unvec", "unvec", r"\operatorname{unvec}"),
     lower={"numpy": lambda ctx, n, a:
-           f"np.reshape({a[0]}, (np.shape({a[1]})[0], -1), order='F')"},
+           f"np.reshape({a[0]}, (np.shape({a[1]})[0], -1), order='F')",
+           "jax": lambda ctx, n, a:
+           f"jnp.reshape({a[0]}, (jnp.shape({a[1]})[0], -1), order='F')",
+           "torch": lambda ctx, n, a: f"torch.reshape({a[0]}, (-1, {a[1]}.shape[0])).T"},
 ))
 
 # ---------------------------------------------------------------- the Kronecker contractions
@@ -270,9 +297,10 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix(_blockdot_entries(a[0], a[1], sp.Integer(0))),
     precise=lambda mp, n, a, s: mp.matrix(_blockdot_entries(a[0], a[1], mp.mpf(0))),
     spelling=Spelling("blockdot", "blockdot", r"\operatorname{blockdot}"),
-    lower={"numpy": _np_lower_block(
+    lower={target: _xp(_np_lower_block(
         "ikjl,kl->ij", ("g.shape[0] // w.shape[0], w.shape[0]",
-                        "g.shape[1] // w.shape[1], w.shape[1]"))},
+                        "g.shape[1] // w.shape[1], w.shape[1]")), xp)
+           for target, xp in (("numpy", "np"), ("jax", "jnp"), ("torch", "torch"))},
 ))
 declare(Operator(
     "blocksum", "weighted sum of blocks",
@@ -283,9 +311,10 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix(_blocksum_entries(a[0], a[1], sp.Integer(0))),
     precise=lambda mp, n, a, s: mp.matrix(_blocksum_entries(a[0], a[1], mp.mpf(0))),
     spelling=Spelling("blocksum", "blocksum", r"\operatorname{blocksum}"),
-    lower={"numpy": _np_lower_block(
+    lower={target: _xp(_np_lower_block(
         "ikjl,ij->kl", ("w.shape[0], g.shape[0] // w.shape[0]",
-                        "w.shape[1], g.shape[1] // w.shape[1]"))},
+                        "w.shape[1], g.shape[1] // w.shape[1]")), xp)
+           for target, xp in (("numpy", "np"), ("jax", "jnp"), ("torch", "torch"))},
 ))
 
 # ---------------------------------------------------------------- the language's names

@@ -120,7 +120,9 @@ def _array(value, name):
         hint = " (complex input: pass the real part, if that is what you mean)" \
             if a.dtype.kind == "c" else ""
         raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}{hint}")
-    return jnp.asarray(a, dtype=a.dtype if a.dtype.kind == "f" else jnp.result_type(float))
+    # floats keep their precision as far as the configuration allows (float64 needs
+    # jax_enable_x64); integers and booleans become JAX's default float
+    return jnp.asarray(a) if a.dtype.kind == "f" else jnp.asarray(a, jnp.result_type(float))
 
 
 def _scalar(value, name, dtype):

@@ -16,7 +16,8 @@ from .errors import InternalError, MatdiffError, ParseError, ShapeError
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNPROVED = 0, 1, 2, 3, 4
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
-                  "-o", "--output", "--input", "--layout", "--convention", "--batch", "--target"}
+                  "-o", "--output", "--input", "--layout", "--convention", "--batch", "--target",
+                  "--method", "--claim-differential"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph")
@@ -99,6 +100,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="an inner function for --along, e.g. --define x=A*u")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
     sp.add_argument("--steps", action="store_true", help="show the derivation rule by rule")
+    sp.add_argument("--method", choices=("trace", "backprop", "jacobian"), default=None,
+                    help="the derivation's method (implies --steps): the differential and trace "
+                         "method (default), backprop on the computation graph, or the chain of "
+                         "Jacobians")
     sp.add_argument("--no-check", action="store_true",
                     help="skip the numerical self-check (for benchmarks)")
 
@@ -327,19 +332,21 @@ def cmd_grad(args, out) -> int:
     if args.format == "json":
         from .printing.render import grad_json
 
-        out.write(json.dumps(grad_json(result, steps=args.steps), ensure_ascii=False,
+        out.write(json.dumps(grad_json(result, steps=args.steps, method=method), ensure_ascii=False,
                              indent=2) + "\n")
     elif args.format == "latex":
         from .printing.render import grad_latex
 
-        out.write(grad_latex(result, steps=args.steps) + "\n")
+        out.write(grad_latex(result, steps=args.steps, method=method) + "\n")
     else:
         from .printing.render import grad_report, grad_text
 
         if _use_rich(args):
-            _rich_grad(grad_report(result, steps=args.steps))
+            _rich_grad(grad_report(result, steps=args.steps, method=method))
+    method = args.method or "trace"
+    args.steps = args.steps or args.method is not None
         else:
-            out.write(grad_text(result, steps=args.steps) + "\n")
+            out.write(grad_text(result, steps=args.steps, method=method) + "\n")
     return EXIT_OK
 
 

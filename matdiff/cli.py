@@ -17,7 +17,7 @@ EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNPROVED = 0, 1, 2, 3, 4
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
                   "-o", "--output", "--input", "--layout", "--convention", "--batch", "--target",
-                  "--method", "--claim-differential"}
+                  "--method"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
 _COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph")
@@ -326,6 +326,8 @@ def cmd_grad(args, out) -> int:
         return cmd_along(args, out)
     if not args.wrt:
         raise MatdiffError("grad needs --wrt X (or --along T with --define NAME=EXPR)")
+    method = args.method or "trace"
+    args.steps = args.steps or args.method is not None
     result = derive(args.expr, args.wrt, args.let,
                     check=not args.no_check, steps=args.steps)
     _assume_probability(result, args.let)
@@ -343,8 +345,6 @@ def cmd_grad(args, out) -> int:
 
         if _use_rich(args):
             _rich_grad(grad_report(result, steps=args.steps, method=method))
-    method = args.method or "trace"
-    args.steps = args.steps or args.method is not None
         else:
             out.write(grad_text(result, steps=args.steps, method=method) + "\n")
     return EXIT_OK

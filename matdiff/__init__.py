@@ -89,8 +89,10 @@ def parse(expr: str, types: dict[str, str] | None = None):
     return typecheck(expr, types)
 
 
-def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True):
-    """Derive ∂f/∂X for each name in `wrt` (a name or a list of names)."""
+def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True,
+         steps: bool = False, method: str = "trace"):
+    """Derive ∂f/∂X for each name in `wrt` (a name or a list of names); with steps=True the
+    result's `.steps` is the derivation in `method` (trace, backprop or jacobian)."""
     from .api import GradientResult
     from .gradient import derive
 
@@ -98,7 +100,8 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
     wrt = _check_wrt(wrt)
     types = _check_types(types)
     allow_deep_expressions()
-    return GradientResult(derive(expr, wrt, types, check=check, steps=False))
+    return GradientResult(derive(expr, wrt, types, check=check, steps=steps),
+                          method if steps else None)
 
 
 def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,

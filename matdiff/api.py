@@ -36,9 +36,49 @@ class GradientExpr:
         return rf"$\frac{{\partial f}}{{\partial {latex_name(self.name)}}} = {self.latex()}$"
 
 
+class StepItem:
+    """One derivation step: str() is its text line, _repr_latex_ its LaTeX, .rule its rule."""
+
+    def __init__(self, method, step):
+        self.rule = step.rule
+        self.step = step
+        self._method = method
+
+    def __str__(self) -> str:
+        import dataclasses
+
+        one = dataclasses.replace(self._method, steps=[dataclasses.replace(self.step,
+                                                                            continues=False)])
+        return one.text_lines()[0][1]
+
+    def __repr__(self) -> str:
+        return f"<step {self}  [{self.rule}]>"
+
+    def latex(self) -> str:
+        import dataclasses
+
+        one = dataclasses.replace(self._method, steps=[dataclasses.replace(self.step,
+                                                                            continues=False)])
+        return one.latex_lines()[0].replace("&", "")
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+
 class GradientResult:
-    def __init__(self, derivation):
+    def __init__(self, derivation, method: str | None = None):
         self.derivation = derivation
+        self.method = method  # the derivation's method when derived with steps=True
+
+    @property
+    def steps(self) -> list[StepItem]:
+        """The derivation step by step (matdiff.grad(..., steps=True)); [] otherwise."""
+        if self.method is None:
+            return []
+        from .printing.methods import method_steps
+
+        m = method_steps(self.derivation, self.method)
+        return [StepItem(m, s) for s in m.steps]
 
     @property
     def wrt(self) -> list[str]:

@@ -78,7 +78,7 @@ def test_grad_latex_and_steps():
     assert out.count("{") == out.count("}")
     code, out, _ = run("grad", "tr(A*X'*B*X*C)", "--wrt", "X", "--steps")
     assert code == 0
-    assert "cyclic property" in out and "d(XY) = dX·Y + X·dY" in out
+    assert "trick 12" in out and "d(XY) = dX·Y + X·dY" in out
     code, out, _ = run("grad", "tr(A*X'*B*X*C)", "--wrt", "X", "--steps", "--format", "latex")
     assert out.startswith(r"\begin{align*}") and out.count("{") == out.count("}")
 

@@ -204,7 +204,7 @@ def _latex(printer, node):
 
 declare(Operator(
     "fn", "element-wise function",
-    d=DRule("d f(X) = f′(X) ⊙ dX", _d_fn),
+    d=DRule("rule 8: dσ(X) = σ′(X) ⊙ dX", _d_fn),
     numeric=_numeric, exact=_exact, precise=_precise,
     spelling=Spelling(_text, _unicode, _latex),
     lower={"numpy": lambda ctx, n, a: ELEMENTWISE[n.attr].numpy.format(x=a[0]),

@@ -29,7 +29,7 @@ def _np_inv(x):
 
 declare(Operator(
     "inv", "inverse",
-    d=DRule("d(X⁻¹) = −X⁻¹·dX·X⁻¹", _d_inv),
+    d=DRule("rule 5: dX⁻¹ = −X⁻¹·dX·X⁻¹", _d_inv),
     numeric=lambda n, a, s: _np_inv(a[0]),
     exact=lambda sp, n, a, s: a[0].adjugate(method="berkowitz") / a[0].det(method="berkowitz"),
     precise=lambda mp, n, a, s: mp.inverse(a[0]),
@@ -151,7 +151,7 @@ def _mp_logdet(mp, a):
 
 declare(Operator(
     "det", "determinant",
-    d=DRule("d det(X) = det(X)·tr(X⁻¹dX)", _d_det),
+    d=DRule("rule 6: d|X| = |X|·tr(X⁻¹dX)", _d_det),
     numeric=lambda n, a, s: _np_scalar(np.linalg.det(a[0])),
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].det(method="berkowitz")]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.det(a[0])]]),
@@ -162,7 +162,7 @@ declare(Operator(
 ))
 declare(Operator(
     "logdet", "log-determinant",
-    d=DRule("d log det(X) = tr(X⁻¹dX)", _d_logdet),
+    d=DRule("rules 6 and 8: d log|X| = tr(X⁻¹dX)", _d_logdet),
     numeric=lambda n, a, s: _np_scalar(_np_logdet(a[0])),
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(a[0].det(method="berkowitz"))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logdet(mp, a[0])]]),

@@ -35,8 +35,8 @@ def _peel_trace(n, g):
 
 declare(Operator(
     "tr", "trace",
-    d=linear_d("d tr(X) = tr(dX)", lambda n, dx: E.trace(dx)),
-    peel=PeelRule("a scalar is its own trace: g·tr(L) = tr((g·I)ᵀ L)", _peel_trace),
+    d=linear_d("rule 4: d tr(X) = tr(dX)", lambda n, dx: E.trace(dx)),
+    peel=PeelRule("trick 11: linearity, g·tr(L) = tr(g·L)", _peel_trace),
     numeric=lambda n, a, s: _np_scalar(np.trace(a[0])),
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].trace()]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(a[0][i, i] for i in range(a[0].rows))]]),
@@ -69,7 +69,7 @@ def _sum_latex(printer, node):
 
 declare(Operator(
     "sum", "sum of entries",
-    d=linear_d("d sum(X) = sum(dX)", lambda n, dx: E.reduction("sum", dx)),
+    d=linear_d("rule 1 (a sum of entries): d(1ᵀX1) = 1ᵀdX1", lambda n, dx: E.reduction("sum", dx)),
     peel=PeelRule("sum(L) = tr((1 1ᵀ)ᵀ L)", _peel_sum),
     numeric=lambda n, a, s: _np_scalar(np.sum(a[0])),
     exact=lambda sp, n, a, s: sp.Matrix([[sum(a[0])]]),
@@ -150,7 +150,9 @@ def _mp_logsumexp(mp, a):
 
 declare(Operator(
     "logsumexp", "log-sum-exp",
-    d=DRule("d logsumexp(x) = softmax(x)ᵀdx", _d_logsumexp),
+    d=DRule("d logsumexp(x) = softmax(x)ᵀdx (logsumexp(X) of a matrix runs over all its "
+            "entries: d = ⟨exp(X)/sum(exp(X)), dX⟩; by columns or rows it is "
+            "logsumexp(X, 1) or logsumexp(X, 2))", _d_logsumexp),
     numeric=lambda n, a, s: _np_scalar(special.logsumexp(a[0])),
     exact=lambda sp, n, a, s: sp.Matrix([[sp.log(sum(sp.exp(x) for x in a[0]))]]),
     precise=lambda mp, n, a, s: mp.matrix([[_mp_logsumexp(mp, a[0])]]),

@@ -101,8 +101,8 @@ def _peel_add(n, g):
 
 declare(Operator(
     "add", "sum",
-    d=linear_d("d(X + Y) = dX + dY", lambda n, *ds: E.add(*ds)),
-    peel=PeelRule("linearity: tr(Gᵀ(A + B)) = tr(GᵀA) + tr(GᵀB)", _peel_add),
+    d=linear_d("rule 1: d(X ± Y) = dX ± dY", lambda n, *ds: E.add(*ds)),
+    peel=PeelRule("trick 11: linearity, tr(A ± B) = tr(A) ± tr(B)", _peel_add),
     numeric=lambda n, a, s: sum(a[1:], a[0]),
     exact=lambda sp, n, a, s: sum(a[1:], a[0]),
     precise=lambda mp, n, a, s: _mp_sum(a),
@@ -127,7 +127,7 @@ def _peel_scale(n, g):
 declare(Operator(
     "scale", "scaling",
     d=DRule("d(aX) = da·X + a·dX", _d_scale),
-    peel=PeelRule("linearity: scalars move out of the trace", _peel_scale),
+    peel=PeelRule("trick 11: linearity, a scalar factor moves out of the trace", _peel_scale),
     numeric=lambda n, a, s: a[0] * a[1],
     exact=lambda sp, n, a, s: a[1] * a[0][0, 0],
     precise=lambda mp, n, a, s: a[1] * a[0][0, 0],
@@ -147,8 +147,8 @@ def _peel_matmul(n, g):
 
 declare(Operator(
     "matmul", "matrix product",
-    d=leibniz_d("d(XY) = dX·Y + X·dY", E.matmul),
-    peel=PeelRule("cyclic property: tr(Gᵀ·P·L·Q) = tr((PᵀGQᵀ)ᵀ L)", _peel_matmul),
+    d=leibniz_d("rule 2: d(XY) = dX·Y + X·dY", E.matmul),
+    peel=PeelRule("trick 12: tr(AB) = tr(BA)", _peel_matmul),
     numeric=lambda n, a, s: _np_chain(a),
     exact=lambda sp, n, a, s: _mp_product(a),
     precise=lambda mp, n, a, s: _mp_product(a),
@@ -165,8 +165,8 @@ def _peel_hadamard(n, g):
 
 declare(Operator(
     "hadamard", "element-wise product",
-    d=leibniz_d("d(X ⊙ Y) = dX ⊙ Y + X ⊙ dY", E.hadamard),
-    peel=PeelRule("tr(Gᵀ(S ⊙ L)) = tr((S ⊙ G)ᵀ L)", _peel_hadamard),
+    d=leibniz_d("rule 7: d(X ⊙ Y) = dX ⊙ Y + X ⊙ dY", E.hadamard),
+    peel=PeelRule("trick 13: tr(Aᵀ(B ⊙ C)) = tr((A ⊙ B)ᵀC)", _peel_hadamard),
     numeric=lambda n, a, s: np.prod(np.stack(a), axis=0),
     exact=lambda sp, n, a, s: _sp_hadamard(a),
     precise=lambda mp, n, a, s: _mp_entrywise(mp, a, lambda x, y: x * y),
@@ -204,8 +204,8 @@ def _peel_transpose(n, g):
 
 declare(Operator(
     "transpose", "transpose",
-    d=linear_d("d(Xᵀ) = (dX)ᵀ", lambda n, dx: E.transpose(dx)),
-    peel=PeelRule("tr(Aᵀ) = tr(A): tr(Gᵀ Lᵀ) = tr((Gᵀ)ᵀ L)", _peel_transpose),
+    d=linear_d("rule 3: d(Xᵀ) = (dX)ᵀ", lambda n, dx: E.transpose(dx)),
+    peel=PeelRule("trick 10: tr(Aᵀ) = tr(A)", _peel_transpose),
     numeric=lambda n, a, s: a[0].T,
     exact=lambda sp, n, a, s: a[0].T,
     precise=lambda mp, n, a, s: a[0].T,

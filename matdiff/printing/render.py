@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from .. import expr as E
 from .latex import LatexPrinter
 from .report import (
-    derivation_steps,
     differential_latex,
     differential_text,
     is_atomic,
-    latex_steps,
     shared_intermediates,
     unicode_with_names,
 )
@@ -32,7 +30,7 @@ class GradReport:
     check: str
 
 
-def grad_report(result, steps: bool = False) -> GradReport:
+def grad_report(result, steps: bool = False, method: str = "trace") -> GradReport:
     p = UnicodePrinter()
     context = getattr(result.typed, "context_kinds", None) or {}
     variables = [(name, v.attr[1] + (" (from context)" if name in context else ""),
@@ -55,8 +53,15 @@ def grad_report(result, steps: bool = False) -> GradReport:
             results.append(differential_text(g, v, pv, is_atomic(node, names)))
         results.append(f"∂f/∂{pv} = {g}")
     return GradReport(f"f = {p.doc(result.f)}", variables,
-                      derivation_steps(result) if steps else [],
+                      _method_lines(result, method) if steps else [],
                       _notes(result) if steps else [], results, where, check_line(result))
+
+
+def _method_lines(result, method: str) -> list[tuple[str, str]]:
+    from .methods import method_steps
+
+    m = method_steps(result, method)
+    return m.text_lines() + ([("this method does not apply", m.message)] if m.message else [])
 
 
 def check_line(result) -> str:
@@ -82,8 +87,8 @@ def _pretty(name: str) -> str:
     return name.translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
-def grad_text(result, steps: bool = False) -> str:
-    r = grad_report(result, steps)
+def grad_text(result, steps: bool = False, method: str = "trace") -> str:
+    r = grad_report(result, steps, method)
     lines = [r.function]
     lines.append("variables: " + ", ".join(_variable_words(*row) for row in r.variables))
     if r.steps:
@@ -124,9 +129,11 @@ def _notes(result) -> list[str]:
     return notes
 
 
-def grad_latex(result, steps: bool = False) -> str:
+def grad_latex(result, steps: bool = False, method: str = "trace") -> str:
     if steps:
-        return latex_steps(result)
+        from .methods import method_steps
+
+        return method_steps(result, method).latex_block()
     p = LatexPrinter()
     lines = []
     for name in result.wrt:
@@ -142,7 +149,7 @@ def grad_latex(result, steps: bool = False) -> str:
     return "\n".join(lines)
 
 
-def grad_json(result, steps: bool = False) -> dict:
+def grad_json(result, steps: bool = False, method: str = "trace") -> dict:
     lp = LatexPrinter()
     up = UnicodePrinter()
     out = {
@@ -157,7 +164,9 @@ def grad_json(result, steps: bool = False) -> dict:
     else:
         out["reason"] = getattr(result, "check_reason", "") or "not checked: --no-check"
     if steps:
-        out["steps"] = [_step_json(rule, line) for rule, line in derivation_steps(result)]
+        from .methods import method_steps
+
+        out["steps"] = method_steps(result, method).json_steps()
     for name in result.wrt:
         g = result.gradients[name]
         v = result.variable(name)
@@ -183,13 +192,6 @@ def _json_differential(g: E.Node, v: E.Node, up: UnicodePrinter, name: str) -> s
         return differential_text(up.doc(g), v, up.var_name(name), is_atomic(g))
     text = up.doc(plain) if is_atomic(plain) else f"({up.doc(plain)})"
     return f"df = tr({text} d{up.var_name(name)})"
-
-
-def _step_json(rule: str, line: str) -> dict:
-    before, sep, after = line.partition(" = ")
-    if not sep:
-        before, after = "", line
-    return {"before": before, "after": after, "rule": rule}
 
 
 # ---------------------------------------------------------------- Jacobians and Hessians

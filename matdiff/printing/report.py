@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from .. import expr as E
 from ..simplify import simplify
-from .latex import LatexPrinter
 from .unicode import UnicodePrinter
 
 _LEAVES = ("var", "const", "ones", "eye", "zero", "dvar")
@@ -27,6 +26,10 @@ def _trivial(n: E.Node) -> bool:
     return n.op == "scale" and n.args[0].op == "const" and _trivial(n.args[1])
 
 
+# operators whose argument a network names as a pre-activation (a₁ = W₁x + b₁)
+ACTIVATIONS = ("fn", "softmax", "softmax_axis", "log_softmax_axis", "logsumexp_axis")
+
+
 def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | None = None,
                          wrt_label: str = "f") -> list[Named]:
     """Subexpressions a person would name: those used more than once, and the pre-activations
@@ -42,7 +45,7 @@ def shared_intermediates(roots: list[E.Node], adjoints: dict[E.Node, E.Node] | N
                 order.append(n)
                 for a in set(n.args):
                     parents[a] = parents.get(a, 0) + 1
-    activated = {p.args[0] for p in order if p.op in ("fn", "softmax")}
+    activated = {p.args[0] for p in order if p.op in ACTIVATIONS}
     chosen: list[E.Node] = []
     for n in order:
         if _trivial(n) or n.op in ("transpose",) or n.is_scalar:
@@ -79,7 +82,7 @@ def _letter(n: E.Node) -> str:
         return "a"
     if n.op == "fn":
         return "h"
-    if n.op == "softmax":
+    if n.op in ("softmax", "softmax_axis"):
         return "s"
     return "t"
 
@@ -105,7 +108,8 @@ def _pretty_name(name: str) -> str:
 
 
 _ATOMIC_OPS = ("var", "fn", "tr", "det", "logdet", "sum", "softmax", "logsumexp", "diag_embed",
-               "diag_extract", "norm1", "norm2", "ones", "eye", "zero", "const", "dvar")
+               "diag_extract", "norm1", "norm2", "ones", "eye", "zero", "const", "dvar",
+               "mean", "size", "softmax_axis", "logsumexp_axis", "log_softmax_axis")
 
 
 def is_atomic(node: E.Node, names=None) -> bool:
@@ -166,41 +170,15 @@ def pairing_text(g: E.Node, linear: E.Node, printer: UnicodePrinter) -> str:
 
 
 def derivation_steps(result) -> list[tuple[str, str]]:
-    """(rule, line) pairs: the differential rule by rule, then the trace tricks, then G."""
-    p = UnicodePrinter()
-    steps: list[tuple[str, str]] = []
-    steps.append(("the function", f"f = {p.doc(result.f)}"))
-    for label, node, d in result.diff_steps:
-        if E.is_zero(d):
-            continue
-        steps.append((label, f"d({p.doc(node)}) = {p.doc(d)}"))
-    steps.append(("put the differential in a trace (a scalar is its own trace)",
-                  f"df = {p.doc(result.df)}"))
-    for step in result.peel_steps:
-        before = pairing_text(step.g, step.linear, p)
-        after = " + ".join(pairing_text(g, lin, p) for lin, g in step.results)
-        if before != after:  # e.g. tr(L) = ⟨I, L⟩ changes nothing a reader sees
-            steps.append((step.label, f"{before} = {after}"))
-    for name in result.wrt:
-        v = result.variable(name)
-        g = p.doc(result.unconstrained[name])
-        steps.append((f"read off the gradient: df = tr(Gᵀ d{name}) ⇒ ∂f/∂{name} = G",
-                      f"∂f/∂{name} = {g}"))
-        if v.attr[1] in ("symmetric", "spd"):
-            steps.append((f"{name} is {v.attr[1]}: take the symmetric part (G + Gᵀ)/2 "
-                          "(matdiff's convention; the Matrix Cookbook's 2G − diag(G) differs)",
-                          f"∂f/∂{name} = {p.doc(result.gradients[name])}"))
-    return steps
+    """(rule, line) pairs of the trace method, one rule per step (printing/steps.py); the
+    other methods are printing/methods.py."""
+    from .steps import trace_method
+
+    return trace_method(result).text_lines()
 
 
 def latex_steps(result) -> str:
-    """The derivation as an align* block a teacher can paste."""
-    p = LatexPrinter()
-    lines = [rf"f &= {p.doc(result.f)}"]
-    lines.append(rf"\mathrm{{d}}f &= {p.doc(result.df)}")
-    for name in result.wrt:
-        v = result.variable(name)
-        g = p.doc(result.gradients[name])
-        lines.append(differential_latex(g, v, p.var_name(name)).replace(" = ", " &= ", 1))
-        lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} &= {g}")
-    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+    """The derivation as an align* block a teacher can paste: every step with its rule."""
+    from .steps import trace_method
+
+    return trace_method(result).latex_block()

@@ -1,0 +1,86 @@
+"""The notes' second method: backpropagation on the computation graph (issue 12).
+
+Forward: every node of f that depends on a --wrt variable gets a name (a₁ = W₁x, h₁ = σ(a₁), …)
+and its shape, in topological order. Backward, from f down: ∂f/∂child = upstream ∂f/∂node ×
+the node's local derivative (the node's one differential rule and the trace tricks), summed
+where a value is used more than once."""
+
+from __future__ import annotations
+
+from .. import expr as E
+from ..differential import Differentiator
+from ..simplify import simplify
+from ..traceform import to_trace_form
+from .steps import READ_OFF, SUM_USES, Method, Namer, Step, trivial
+from .unicode import UnicodePrinter
+
+
+def graph_nodes(f: E.Node, wrt: set[str]) -> list[E.Node]:
+    return [n for n in E.postorder(f) if n is not f and not trivial(n)
+            and E.free_vars(n) & wrt]
+
+
+def backprop_method(result) -> Method:
+    m = Method("backprop")
+    namer = Namer(m, result.typed.variables)
+    wrt = set(result.wrt)
+    f = result.f
+    names: dict[E.Node, E.Node] = {}
+    bodies: list[tuple[E.Node, E.Node]] = []
+    for n in graph_nodes(f, wrt):
+        body = E.substitute(n, dict(names))
+        v = namer.name(n)
+        names[n] = v
+        bodies.append((v, body))
+        m.steps.append(Step(f"forward: {E.shape_text(n.shape)}", v, body, kind="define"))
+    top = E.substitute(f, dict(names)) if names else f
+    fvar = E.var("§f", "scalar", E.SCALAR)
+    m.unicode[fvar], m.latex[fvar] = "f", "f"
+    m.steps.append(Step("forward: the output, a scalar", fvar, top, kind="define"))
+    live = wrt | {v.attr[0] for v in names.values()}
+    p = UnicodePrinter(m.unicode)
+    symbols: dict[str, E.Node] = {}
+    by_name = {v.attr[0]: v for v in names.values()}
+
+    def symbol(name):
+        if name not in symbols:
+            symbols[name] = namer.symbol(by_name.get(name) or result.typed.variables[name])
+        return symbols[name]
+
+    uses: dict[str, int] = {}
+    for _, body in [(None, top)] + bodies:
+        for name in E.free_vars(body) & live:
+            uses[name] = uses.get(name, 0) + 1
+    contributions: dict[str, list[E.Node]] = {}
+    for v, body in [(fvar, top)] + list(reversed(bodies)):
+        if v is fvar:
+            upstream = E.const(1)
+        else:
+            gs = contributions.get(v.attr[0], [])
+            if not gs:
+                continue
+            upstream = symbol(v.attr[0])
+            if len(gs) > 1:
+                m.steps.append(Step(SUM_USES, upstream, simplify(E.add(*gs)), kind="readoff"))
+        d = Differentiator(live)(body)
+        grads = to_trace_form(E.inner(upstream, d)) if E.has_differential(d) else {}
+        node_text = p.doc(v)
+        for name, g in grads.items():
+            g = simplify(g)
+            contributions.setdefault(name, []).append(g)
+            kind = "readoff" if uses.get(name, 0) == 1 else "partial"
+            leaf = p.doc(_leaf(name, by_name, result))
+            rule = (f"upstream ∂f/∂{node_text} × local ∂{node_text}/∂{leaf}"
+                    if v is not fvar else f"local derivative of f ({READ_OFF})")
+            if kind == "partial":
+                rule += " (one of its uses)"
+            m.steps.append(Step(rule, symbol(name), g, kind=kind))
+    for name in result.wrt:
+        gs = contributions.get(name, [])
+        if uses.get(name, 0) > 1 and gs:
+            m.steps.append(Step(SUM_USES, symbol(name), simplify(E.add(*gs)), kind="readoff"))
+    return m
+
+
+def _leaf(name, by_name, result):
+    return by_name.get(name) or result.typed.variables[name]

@@ -7,6 +7,13 @@ Each batch starts after a pause and one untimed call (see batch_time). JAX
 forward, backward) when PyTorch is; both are optional (`pip install jax torch`) and skipped
 when absent.
 
+With JAX installed, the emitted JAX module (`codegen --target jax`) runs under
+`jax.jit(f_and_grad)` and is compared with `jax.jit(jax.value_and_grad(f))` on the same jax
+arrays ("md JAX / JAX"); with PyTorch, the emitted torch module's `f_and_grad` on float64
+tensors is compared with autograd on the same tensors (leaves made with requires_grad,
+forward, backward: "md torch / autograd"). Both ratios are of the same run; below 1 the
+emitted module is faster. The thread settings are printed first.
+
 Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15] [--problems NAME ...]"""
 
 from __future__ import annotations
@@ -336,6 +343,61 @@ def jax_contender(jax, loss, wrt, kwargs):
     return call
 
 
+def torch_tensor_contender(torch, loss, wrt, kwargs):
+    """Autograd on tensors the caller already has (no NumPy conversion in the timing)."""
+    tensors = {n: torch.as_tensor(np.asarray(v, dtype=float)) for n, v in kwargs.items()}
+
+    def call(**_):
+        leaves = {n: t.detach().requires_grad_(n in wrt) for n, t in tensors.items()}
+        value = loss(**leaves)
+        value.backward()
+        return value.detach(), {w: leaves[w].grad for w in wrt}
+    return call
+
+
+def emitted_torch_contender(torch, mod, kwargs):
+    tensors = {n: torch.as_tensor(np.asarray(v, dtype=float)) if not isinstance(v, float) else v
+               for n, v in kwargs.items()}
+
+    def call(**_):
+        return mod.f_and_grad(**tensors)
+    return call
+
+
+def emitted_jax_contender(jax, mod, kwargs):
+    fn = jax.jit(mod.f_and_grad)
+    given = {n: jax.numpy.asarray(v) for n, v in kwargs.items()}
+
+    def call(**_):
+        value, grads = fn(**given)
+        jax.block_until_ready(grads)
+        return value, grads
+    call()  # compile outside the timing
+    return call
+
+
+def thread_settings() -> str:
+    import os
+
+    parts = [f"cores {os.cpu_count()}",
+             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}",
+             f"XLA_FLAGS={os.environ.get('XLA_FLAGS', 'unset')!r}"]
+    try:
+        import torch
+
+        parts.append(f"torch {torch.__version__} intra-op threads {torch.get_num_threads()}")
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        parts.append(f"jax {jax.__version__} on {jax.devices()[0].platform} (XLA's own pool)")
+    except ImportError:
+        pass
+    return "; ".join(parts)
+
+
 def batch_time(fn, kwargs, repeats):
     # Idle first: NumPy's and SciPy's OpenBLAS, JAX's and PyTorch's thread pools all spin for
     # a while after their last call, and on 2 cores that steals time from whichever library
@@ -358,12 +420,17 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     jx = jax_losses()
     tx = torch_losses()
+    print(f"Threads: {thread_settings()}\n")
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
-          "JAX / hand f | PyTorch / hand f | matdiff / fastest other |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "JAX / hand f | PyTorch / hand f | matdiff / fastest other | md JAX / JAX | "
+          "md torch / autograd |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.problems:
         expr, wrt, let, data, hand_f, hand_fg = PROBLEMS[name]()
-        mod = matdiff.grad(expr, wrt, let).compile()
+        result = matdiff.grad(expr, wrt, let)
+        mod = result.compile()
+        mod_jax = result.compile("jax") if jx is not None else None
+        mod_torch = result.compile("torch") if tx is not None else None
         for n in args.sizes:
             kwargs = data(n, rng)
             value, grads = mod.f_and_grad(**kwargs)
@@ -374,10 +441,23 @@ def main(argv=None):
             contenders = {"f": hand_f, "fg": hand_fg, "md": mod.f_and_grad}
             if jx is not None:
                 contenders["jax"] = jax_contender(jx[0], jx[1][name], wrt, kwargs)
+                contenders["md_jax"] = emitted_jax_contender(jx[0], mod_jax, kwargs)
+                value_j, grads_j = contenders["md_jax"]()
+                assert np.isclose(float(value_j), ref_value, rtol=1e-6), (name, "md jax")
+                for w in wrt:
+                    assert np.allclose(np.asarray(grads_j[w]), ref_grads[w], rtol=1e-6,
+                                       atol=1e-8), (name, w, "md jax")
             if tx is not None:
                 contenders["torch"] = torch_contender(tx[0], tx[1][name], wrt, kwargs)
                 value_t, grads_t = contenders["torch"]()
                 assert np.isclose(value_t, ref_value, rtol=1e-6), (name, "torch")
+                contenders["torch_t"] = torch_tensor_contender(tx[0], tx[1][name], wrt, kwargs)
+                contenders["md_torch"] = emitted_torch_contender(tx[0], mod_torch, kwargs)
+                value_m, grads_m = contenders["md_torch"]()
+                assert np.isclose(float(value_m), ref_value, rtol=1e-6), (name, "md torch")
+                for w in wrt:
+                    assert np.allclose(grads_m[w].numpy(), ref_grads[w], rtol=1e-6,
+                                       atol=1e-8), (name, w, "md torch")
             times = {k: [] for k in contenders}
             # at least ~5 ms per batch, so that small sizes are not timed by a handful of calls
             single = batch_time(hand_f, kwargs, 3)
@@ -386,11 +466,14 @@ def main(argv=None):
                 for k, fn in contenders.items():
                     times[k].append(batch_time(fn, kwargs, repeats))
             t = {k: min(v) for k, v in times.items()}
-            fastest = min(t[k] for k in t if k not in ("f", "md"))
+            fastest = min(t[k] for k in t if k not in ("f", "md", "md_jax", "md_torch",
+                                                           "torch_t"))
             cells = [f"{t[k] / t['f']:.2f}" if k in t else "—" for k in ("jax", "torch")]
+            own = [f"{t[a] / t[b]:.2f}" if a in t else "—"
+                   for a, b in (("md_jax", "jax"), ("md_torch", "torch_t"))]
             print(f"| {name} | {n} | {t['f'] * 1e6:.1f} | {t['fg'] / t['f']:.2f} | "
                   f"{t['md'] / t['f']:.2f} | {cells[0]} | {cells[1]} | "
-                  f"{t['md'] / fastest:.2f} |", flush=True)
+                  f"{t['md'] / fastest:.2f} | {own[0]} | {own[1]} |", flush=True)
 
 
 if __name__ == "__main__":

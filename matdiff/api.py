@@ -117,7 +117,9 @@ class GradientResult:
     def _repr_latex_(self) -> str:
         """One line per equation, aligned at '=' (a bare $$…$$ runs the lines together)."""
         rows = []
-        for line in self.latex().splitlines():
+        from .printing.render import grad_latex
+
+        for line in grad_latex(self.derivation, names=True).splitlines():
             if not line.strip():
                 continue
             rows.append(line.replace(" = ", " &= ", 1) if " = " in line else line)

@@ -10,6 +10,7 @@ from .report import (
     differential_latex,
     differential_text,
     is_atomic,
+    latex_with_names,
     shared_intermediates,
     unicode_with_names,
 )
@@ -129,23 +130,32 @@ def _notes(result) -> list[str]:
     return notes
 
 
-def grad_latex(result, steps: bool = False, method: str = "trace") -> str:
+def grad_latex(result, steps: bool = False, method: str = "trace", names: bool = False) -> str:
+    """LaTeX lines df = …, ∂f/∂X = …. With names (Jupyter), shared intermediates are named as
+    in the text output and defined in a where block; without, every line reads back as an
+    expression (SPEC: --format latex output parses to the same expression)."""
     if steps:
         from .methods import method_steps
 
         return method_steps(result, method).latex_block()
     p = LatexPrinter()
+    grads = [result.gradients[n] for n in result.wrt]
+    named = shared_intermediates(grads, result.adjoints) if names else []
+    plains = [_untransposed(g, result.variable(n)) for n, g in zip(result.wrt, grads)]
+    printed, where = latex_with_names(grads + [x for x in plains if x is not None], named)
+    plain_text = iter(printed[len(grads):])
     lines = []
-    for name in result.wrt:
+    for name, g, plain in zip(result.wrt, printed, plains):
         v = result.variable(name)
-        g = p.doc(result.gradients[name])
-        plain = _untransposed(result.gradients[name], v)
         if plain is not None:
-            lines.append(rf"\mathrm{{d}}f = \operatorname{{tr}}\left({p.doc(plain)} "
+            lines.append(rf"\mathrm{{d}}f = \operatorname{{tr}}\left({next(plain_text)} "
                          rf"\mathrm{{d}}{p.var_name(name)}\right)")
         else:
             lines.append(differential_latex(g, v, p.var_name(name)))
         lines.append(rf"\frac{{\partial f}}{{\partial {p.var_name(name)}}} = {g}")
+    if where:
+        lines.append(r"\text{where}")
+        lines += where
     return "\n".join(lines)
 
 

@@ -99,6 +99,24 @@ def unicode_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[st
     return [p.doc(n) for n in nodes], lines
 
 
+def latex_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[str], list[str]]:
+    """unicode_with_names in LaTeX: a₁ is a_{1}, ∂f/∂a₂ is \frac{\\partial f}{\\partial a_{2}}."""
+    from .latex import LatexPrinter, latex_name
+
+    def tex(name: str) -> str:
+        if name.startswith("∂f/∂"):
+            return rf"\frac{{\partial f}}{{\partial {latex_name(name[4:])}}}"
+        return latex_name(name)
+
+    mapping = {x.node: tex(x.name) for x in named}
+    lines = []
+    for x in named:
+        p = LatexPrinter({k: v for k, v in mapping.items() if k is not x.node})
+        lines.append(f"{tex(x.name)} = {p.doc(x.node)}")
+    p = LatexPrinter(mapping)
+    return [p.doc(n) for n in nodes], lines
+
+
 def _pretty_name(name: str) -> str:
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     return name.translate(sub)

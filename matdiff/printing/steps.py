@@ -92,13 +92,28 @@ class Method:
         return "\\begin{align*}\n" + " \\\\\n".join(self.latex_lines()) + "\n\\end{align*}"
 
 
+# Unicode in a rule's citation, as LaTeX maths (pdflatex and KaTeX's strict mode reject raw ᵀ)
+_UNICODE_MATH = {
+    "ᵀ": "^{\\top}", "⁻¹": "^{-1}", "⁻ᵀ": "^{-\\top}", "·": "\\cdot ", "⊙": "\\odot ",
+    "⊘": "\\oslash ", "⊗": "\\otimes ", "⇒": "\\Rightarrow ", "∂": "\\partial ",
+    "σ": "\\sigma", "−": "-", "‖": "\\|", "Σ": "\\Sigma ", "λ": "\\lambda ",
+    "∘": "\\circ ", "≠": "\\neq ", "≤": "\\le ", "≥": "\\ge ", "→": "\\to ",
+    "⟨": "\\langle ", "⟩": "\\rangle ", "ᵏ": "^{k}", "ʲ": "^{j}", "ⱼ": "_{j}", "ᵢ": "_{i}",
+    "₁": "_{1}", "₂": "_{2}", "²": "^{2}", "³": "^{3}", "ᵇ": "^{b}",
+}
+
+
 def _latex_text(rule: str) -> str:
-    """A rule's citation inside \\text{…}: maths spans in $…$ would need parsing; escape."""
-    out = rule
+    """A rule's citation for \\text{…}: TeX specials escaped, and each Unicode symbol as inline
+    maths ($^{\\top}$ for ᵀ), so the block compiles with pdflatex and KaTeX's strict mode."""
+    out = rule.replace("′", "'")
     for a, b in (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("_", r"\_"),
                  ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("$", r"\$"), ("^", r"\^{}")):
         out = out.replace(a, b)
-    return out
+    for symbol in sorted(_UNICODE_MATH, key=len, reverse=True):
+        out = out.replace(symbol, "$" + _UNICODE_MATH[symbol].strip() + "$")
+    # anything left outside ASCII (a rare symbol) is dropped to '?' rather than breaking TeX
+    return "".join(c if ord(c) < 128 else "?" for c in out)
 
 
 # ---------------------------------------------------------------- names

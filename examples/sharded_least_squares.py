@@ -50,6 +50,12 @@ def main(argv=None) -> int:
 
     result = matdiff.grad(EXPR, "w")
     mod = result.compile("jax")  # the module of `matdiff codegen EXPR --wrt w --target jax`
+    report = result.verify(target="jax")  # what `codegen --target jax --verify` runs
+    print(f"emitted JAX f and ∂f/∂w checked against central finite differences "
+          f"(max relative error {report.max_error:.1e})")
+    if not report.ok:
+        print(report.text)
+        return 1
     devices = jax.devices()
     print(f"{len(devices)} devices: {', '.join(str(d) for d in devices)}")
     if args.rows % len(devices) or args.batch % len(devices):

@@ -12,7 +12,9 @@ With JAX installed, the emitted JAX module (`codegen --target jax`) runs under
 arrays ("md JAX / JAX"); with PyTorch, the emitted torch module's `f_and_grad` on float64
 tensors is compared with autograd on the same tensors (leaves made with requires_grad,
 forward, backward: "md torch / autograd"). Both ratios are of the same run; below 1 the
-emitted module is faster. The thread settings are printed first.
+emitted module is faster. "XLA flops md / JAX" is the ratio of the floating-point operations
+XLA's cost analysis counts in the two compiled programs: unlike the times it does not depend
+on what else the machine is doing. The thread settings are printed first.
 
 Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15] [--problems NAME ...]"""
 
@@ -340,7 +342,15 @@ def jax_contender(jax, loss, wrt, kwargs):
         jax.block_until_ready(grads)
         return value, grads
     call()  # compile outside the timing
+    call.flops = xla_flops(fn.lower(*args))
     return call
+
+
+def xla_flops(lowered) -> float:
+    """Floating-point operations XLA counts in the compiled program (independent of load)."""
+    cost = lowered.compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", float("nan")))
 
 
 def torch_tensor_contender(torch, loss, wrt, kwargs):
@@ -373,6 +383,7 @@ def emitted_jax_contender(jax, mod, kwargs):
         jax.block_until_ready(grads)
         return value, grads
     call()  # compile outside the timing
+    call.flops = xla_flops(fn.lower(**given))
     return call
 
 
@@ -423,8 +434,8 @@ def main(argv=None):
     print(f"Threads: {thread_settings()}\n")
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
           "JAX / hand f | PyTorch / hand f | matdiff / fastest other | md JAX / JAX | "
-          "md torch / autograd |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "XLA flops md / JAX | md torch / autograd |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.problems:
         expr, wrt, let, data, hand_f, hand_fg = PROBLEMS[name]()
         result = matdiff.grad(expr, wrt, let)
@@ -471,9 +482,11 @@ def main(argv=None):
             cells = [f"{t[k] / t['f']:.2f}" if k in t else "—" for k in ("jax", "torch")]
             own = [f"{t[a] / t[b]:.2f}" if a in t else "—"
                    for a, b in (("md_jax", "jax"), ("md_torch", "torch_t"))]
+            flops = f"{contenders['md_jax'].flops / contenders['jax'].flops:.2f}" \
+                if "md_jax" in contenders else "—"
             print(f"| {name} | {n} | {t['f'] * 1e6:.1f} | {t['fg'] / t['f']:.2f} | "
                   f"{t['md'] / t['f']:.2f} | {cells[0]} | {cells[1]} | "
-                  f"{t['md'] / fastest:.2f} | {own[0]} | {own[1]} |", flush=True)
+                  f"{t['md'] / fastest:.2f} | {own[0]} | {flops} | {own[1]} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ def _grammar_text() -> str:
         text = (Path(__file__).resolve().parent.parent / "grammar" / "matdiff.lark").read_text(
             "utf-8")
     # the grammar holds syntax only: which names are functions, the operator registry says
-    names = sorted(_FUNCTIONS, key=len, reverse=True)
+    names = sorted(_FUNCTIONS, key=lambda n: (-len(n), n))  # deterministic: the parser cache hits
     return text.replace("%FUNCTIONS%", "|".join(re.escape(n) for n in names))
 
 

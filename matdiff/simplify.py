@@ -96,6 +96,11 @@ class Simplifier:
                     out[-1] = self(E.transpose(E.hadamard(E.transpose(prev), f.args[0])))
                     changed = True
                     continue
+                if prev.op == "ones" and f.op == "ones" and prev.shape[1] is E.ONE and \
+                        len(node.args) == 2:
+                    out[-1] = E.ones((prev.shape[0], f.shape[1]))  # 1·1ᵀ is all-ones
+                    changed = True
+                    continue
                 trick = self._vec_trick(prev, f)
                 if trick is not None:
                     out[-1] = trick
@@ -308,7 +313,20 @@ def _pow(node: E.Node) -> E.Node:
 # ---------------------------------------------------------------- sums
 
 
+def _sum(node: E.Node) -> E.Node:
+    """1ᵀsoftmax(z) = 1; the entries of softmax(Z, 1) add up to its number of columns."""
+    x = node.args[0]
+    if x.op == "softmax" and x.shape[1] is E.ONE:
+        return E.const(1)
+    if x.op == "softmax_axis":
+        from .ops import axes
+
+        return axes.size(x, 2 if x.attr == 1 else 1)
+    return node
+
+
 RULES = {  # op → rule(simplifier, node)
+    "sum": lambda s, node: _sum(node),
     "matmul": Simplifier._matmul,
     "diag_extract": Simplifier._diag_extract,
     "hadamard": lambda s, node: _hadamard(node),
@@ -331,3 +349,57 @@ def assume_sums_to_one(node: E.Node, names) -> E.Node:
         if n.op == "sum" and n.args[0].op == "var" and n.args[0].attr[0] in names:
             ones[n] = E.const(1)
     return simplify(E.substitute(node, ones)) if ones else node
+
+
+# ---------------------------------------------------------------- stable forms (issue 14)
+
+
+def _exp_argument(node: E.Node) -> E.Node | None:
+    return node.args[0] if node.op == "fn" and node.attr == "exp" else None
+
+
+def _stable_log(node: E.Node) -> E.Node | None:
+    """log(1ᵀexp(Z)) → logsumexp(Z, 1), log(exp(Z)1) → logsumexp(Z, 2), log(sum(exp(z))) →
+    logsumexp(z), log(softmax(Z, d)) → the log-softmax: the forms a person writes by hand,
+    read as the operators whose values (and emitted code) are max-shifted."""
+    from .ops import axes
+
+    x = node.args[0]
+    if x.op == "softmax_axis":
+        return axes.log_softmax(x.args[0], x.attr)
+    if x.op == "sum":
+        z = _exp_argument(x.args[0])
+        return None if z is None else E.reduction("logsumexp", z)
+    if x.op == "matmul" and len(x.args) == 2:
+        first, second = x.args
+        z = _exp_argument(second)
+        if first.op == "ones" and z is not None and first.shape[0] is E.ONE:
+            return axes.logsumexp(z, 1)
+        z = _exp_argument(first)
+        if second.op == "ones" and z is not None and second.shape[1] is E.ONE:
+            return axes.logsumexp(z, 2)
+    return None
+
+
+def _stable_scale(node: E.Node) -> E.Node | None:
+    """exp(z)/sum(exp(z)) → softmax(z) for a column vector z."""
+    coef, x = node.args
+    z = _exp_argument(x)
+    if z is None or z.shape[1] is not E.ONE or coef.op != "pow" or \
+            not E.is_const(coef.args[1], -1):
+        return None
+    total = coef.args[0]
+    return E.softmax(z) if total.op == "sum" and total.args[0] is x else None
+
+
+_STABLE = {"fn": lambda n: _stable_log(n) if n.attr == "log" else None,
+           "scale": _stable_scale}
+
+
+def stable_form(node: E.Node) -> E.Node:
+    """node, or the operator it spells by hand when it is one of the log-sum-exp and softmax
+    forms (only node itself is looked at: typecheck applies this to each node it builds, so
+    f, its gradient and the emitted code all use the stable forms)."""
+    rule = _STABLE.get(node.op)
+    found = rule(node) if rule is not None else None
+    return node if found is None else found

@@ -17,6 +17,7 @@ from .errors import MatdiffError, ParseError, ShapeError
 from .ops import CALLS, RESERVED, canonical, function_names
 from .reader import parse_syntax
 from .shapes import Dims, check_kinds, default_kind
+from .simplify import stable_form
 from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary
 
 FUNCTION_NAMES = function_names()  # from the operator registry (matdiff/ops/language.py)
@@ -163,6 +164,7 @@ class _Checker:
         self.var_kinds: dict[str, str] = {}
         self.names: dict[int, E.Dim] = {}
         self.built: dict[int, E.Node] = {}
+        self.axis_of: dict[int, int] = {}  # axis forms name(X, d): the call's d
 
     def run(self, syn: Syn) -> Typed:
         self.infer(syn)
@@ -389,6 +391,21 @@ class _Checker:
                     f"declare it with --let {name}:{const}")
         return f"write ({self.src(scalar_side)})*{const}(1) to broadcast a scalar"
 
+    def _batch_hint(self, a: Pair, b: Pair, left: Syn, right: Syn) -> str | None:
+        """W*X + b with a vector b: broadcasting stays explicit; say how to write it."""
+        for (vec, v_syn), (mat, m_syn) in (((a, left), (b, right)), ((b, right), (a, left))):
+            if ONE in mat or vec.count(ONE) != 1:
+                continue
+            v, m = self.src(v_syn), self.src(m_syn)
+            if isinstance(v_syn, Chain):
+                v = f"({v})"
+            if vec[1] == ONE:
+                return (f"{v} is a vector and {m} a matrix; to add {v} to every column write "
+                        f"{v}*vector(1)'")
+            return (f"{v} is a row vector and {m} a matrix; to add {v} to every row write "
+                    f"vector(1)*{v}")
+        return None
+
     def _combine(self, op: str, a: Pair, b: Pair, left: Syn, right: Syn, span) -> Pair:
         sa, sb = self.is_scalar(a), self.is_scalar(b)
         if op in ("+", "-"):
@@ -401,10 +418,11 @@ class _Checker:
                     f"{self.describe(left)}, {self.src(right)} is {self.describe(right)}", span,
                     hint=self._broadcast_hint(scalar_side, right if sa else left,
                                               b if sa else a, op, sa))
+            hint = self._batch_hint(a, b, left, right)
             self.unify(a[0], b[0], f"cannot {'add' if op == '+' else 'subtract'} these", left,
-                       right, span)
+                       right, span, hint)
             self.unify(a[1], b[1], f"cannot {'add' if op == '+' else 'subtract'} these", left,
-                       right, span)
+                       right, span, hint)
             return a
         if op == "/":
             if not sb:
@@ -446,15 +464,18 @@ class _Checker:
                              hint=f"{func} is reserved for a function to come, so it cannot be "
                              "a variable name either")
         call = CALLS[func]
+        if call.axis is not None and len(syn.args) == 2:  # name(X, d): an axis form
+            arg = syn.args[0]
+            shape = self.infer(arg)
+            d = self.axis_of[id(syn)] = _axis_argument(func, syn.args[1])
+            return getattr(_Checker, "_" + call.axis_shape)(self, func, shape, arg, syn, d)
         rule = getattr(_Checker, "_" + call.shape)
         arity = call.arity
         if len(syn.args) != arity:
             hint = None
-            if func == "sum" and len(syn.args) == 2:
-                hint = ("sum(X) adds all entries; for column sums write vector(1)'*X, for row "
-                        "sums X*vector(1)")
-            elif func in ("softmax", "logsumexp") and len(syn.args) == 2:
-                hint = f"{func}(…) takes one column vector; it has no axis argument yet"
+            if call.axis is not None:
+                hint = (f"{func}(X) or {func}(X, d) with d = 1 (down the columns) or 2 (along "
+                        "the rows)")
             raise ShapeError(f"{syn.func}(…) takes {arity} argument{'s' if arity > 1 else ''}"
                              f", got {len(syn.args)}", syn.span, hint=hint)
         if arity > 1:  # the rule gets every argument's shape and syntax node
@@ -494,9 +515,32 @@ class _Checker:
         if self.is_scalar(shape):
             self._context_kind(arg, "vector")
         if shape[1] != ONE or shape[0] == ONE:
-            raise ShapeError(f"softmax(…) needs a column vector, but {self.src(arg)} is "
-                             f"{self.describe(arg)}", arg.span)
+            a = self.src(arg)
+            raise ShapeError(f"softmax(…) needs a column vector, but {a} is "
+                             f"{self.describe(arg)}", arg.span,
+                             hint=f"write softmax({a}, 1) for a softmax of each column or "
+                             f"softmax({a}, 2) for each row")
         return shape
+
+    # axis forms name(X, d) (ops/axes.py): d = 1 down the columns, d = 2 along the rows
+
+    def _needs_axis(self, func, shape, arg, syn) -> Pair:
+        a = self.src(arg)
+        raise ShapeError(f"{func}(X, d) needs the dimension d: {func}({a}, 1) for the number "
+                         f"of rows, {func}({a}, 2) for the columns", syn.span)
+
+    def _reduce_axis(self, func, shape, arg, syn, d) -> Pair:
+        if self.is_scalar(shape):
+            self._context_kind(arg, "matrix")
+        return (ONE, shape[1]) if d == 1 else (shape[0], ONE)
+
+    def _keep_axis(self, func, shape, arg, syn, d) -> Pair:
+        if self.is_scalar(shape):
+            self._context_kind(arg, "matrix")
+        return shape
+
+    def _size_axis(self, func, shape, arg, syn, d) -> Pair:
+        return (ONE, ONE)
 
     def _diag(self, func, shape, arg, syn) -> Pair:
         r, c = shape
@@ -583,7 +627,8 @@ class _Checker:
         key = id(syn)
         node = self.built.get(key)
         if node is None:
-            node = self.built[key] = _BUILD[type(syn)](self, syn)
+            # hand-written log-sum-exp and softmax forms read as their (stable) operators
+            node = self.built[key] = stable_form(_BUILD[type(syn)](self, syn))
         return node
 
     def build_num(self, syn: Num) -> E.Node:
@@ -624,8 +669,10 @@ class _Checker:
 
     def build_call(self, syn: Call) -> E.Node:
         func = canonical(syn.func)
-        args = [self.build(a) for a in syn.args]
         shape = self.resolve(self.shape_of[id(syn)])
+        if id(syn) in self.axis_of:
+            return CALLS[func].axis(self.build(syn.args[0]), self.axis_of[id(syn)], shape)
+        args = [self.build(a) for a in syn.args]
         return CALLS[func].build(*args, shape)
 
 
@@ -675,6 +722,17 @@ def _number(text: str, span=None) -> Fraction | float:
     if value.is_integer() and abs(value) < 2**53:
         return Fraction(int(value))
     return value
+
+
+def _axis_argument(func: str, syn: Syn) -> int:
+    """The d of name(X, d): the number 1 (down the columns) or 2 (along the rows)."""
+    value = _number(syn.text, syn.span) if isinstance(syn, Num) else None
+    if value not in (1, 2):
+        raise ShapeError(f"the dimension of {func}(X, d) must be the number 1 (down the "
+                         f"columns) or 2 (along the rows)", syn.span,
+                         hint=f"{func}(X, 1) gives one value per column, {func}(X, 2) one per "
+                         "row")
+    return int(value)
 
 
 def _short(text: str) -> str:

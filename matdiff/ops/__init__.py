@@ -7,11 +7,12 @@
     reductions.py    tr, sum, norms, logsumexp, softmax, diag
     matrix.py        inv, matrix and scalar powers, det, logdet
     kronecker.py     kron, vec and the commutation matrix of the vec forms
+    axes.py          axis forms for batches: sum/mean/softmax/logsumexp(X, d), size(X, d)
     language.py      the functions of the expression language: name, arity, shape rule, build
 
 Importing this package declares every operator."""
 
-from . import elementwise, kronecker, matrix, reductions, structure  # noqa: F401  (declare)
+from . import axes, elementwise, kronecker, matrix, reductions, structure  # noqa: F401  (declare)
 from .elementwise import ELEMENTWISE, Elementwise, derivative
 from .language import ALIASES, CALLS, RESERVED, Call, canonical, function_names
 from .registry import (

@@ -6,12 +6,12 @@ here (next to its operator)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # the type checker's shape rules a call may name (methods `_<rule>` of typecheck._Checker)
 SHAPE_RULES = ("elementwise", "square_to_scalar", "any_to_scalar", "nonscalar_to_scalar",
                "softmax", "diag", "inv", "broadcast", "kron", "vec", "unvec", "blockdot",
-               "blocksum")
+               "blocksum", "needs_axis", "reduce_axis", "keep_axis", "size_axis")
 
 
 @dataclass(frozen=True)
@@ -20,21 +20,34 @@ class Call:
     shape: str  # one of SHAPE_RULES
     build: Callable  # (argument node(s)..., result shape) -> IR node
     arity: int = 1
+    # name(X, d) with d = 1 (down the columns) or 2 (along the rows), MATLAB style:
+    # build(x, d, result shape) -> IR node, typed by the shape rule axis_shape
+    axis: Callable | None = None
+    axis_shape: str | None = None
 
 
 CALLS: dict[str, Call] = {}
 ALIASES = {"σ": "sigmoid"}  # other spellings of a declared name
 # SPEC §4 reserves these for functions to come: a call is refused (never read as a variable)
-RESERVED = ("mean", "expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
+RESERVED = ("expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
             "nucnorm", "specnorm", "pinv")
 
 
 def declare_call(call: Call) -> Call:
-    if call.shape not in SHAPE_RULES:
-        raise ValueError(f"unknown shape rule {call.shape!r} for {call.name}")
+    for rule in (call.shape, call.axis_shape):
+        if rule is not None and rule not in SHAPE_RULES:
+            raise ValueError(f"unknown shape rule {rule!r} for {call.name}")
     if call.name in CALLS:
         raise ValueError(f"function '{call.name}' is declared twice")
     CALLS[call.name] = call
+    return call
+
+
+def declare_axis_form(name: str, build: Callable, shape: str) -> Call:
+    """Give the declared function `name` its form name(X, d) (ops/axes.py)."""
+    if shape not in SHAPE_RULES:
+        raise ValueError(f"unknown shape rule {shape!r} for {name}")
+    call = CALLS[name] = replace(CALLS[name], axis=build, axis_shape=shape)
     return call
 
 

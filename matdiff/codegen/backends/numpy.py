@@ -62,6 +62,116 @@ def _log_softmax(x):
     return shifted - np.log(np.sum(np.exp(shifted)))
 
 
+def _softmax_axis(z, axis):
+    # softmax of each column (axis 0) or row (axis 1): max-shifted, one pass of exponentials
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax_axis(z, axis):
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted
+
+
+def _logsumexp_axis(z, axis):
+    m = np.max(z, axis=axis)
+    return m + np.log(np.sum(np.exp(z - np.expand_dims(m, axis)), axis=axis))
+
+
+def _logdet(x, name):
+    # log det of a singular matrix raises LinAlgError; a negative determinant gives nan
+    sign, value = np.linalg.slogdet(x)
+    if sign == 0:
+        _singular(name)
+    return value if sign > 0 else np.nan
+
+
+def _singular(name):
+    raise np.linalg.LinAlgError(f"Singular matrix: {name} has no inverse (nor log-determinant)")
+
+
+def _lu(a, name):
+    # LU with partial pivoting (LAPACK getrf). An exactly zero pivot means a singular matrix,
+    # which NumPy's inv and solve refuse with LinAlgError: so does this module, when the
+    # factorization is used to invert, solve or take a log-determinant (name is not None)
+    lu, piv, info = _getrf(a)
+    if info > 0 and name is not None:
+        _singular(name)
+    return lu, piv
+
+
+_getrf = sla.lapack.dgetrf
+
+
+def _det_lu(f):
+    lu, piv = f
+    swaps = np.count_nonzero(piv != np.arange(piv.size))
+    return (-1.0) ** swaps * np.prod(np.diag(lu))
+
+
+def _logdet_lu(f):
+    lu, piv = f
+    diag = np.diag(lu)
+    swaps = np.count_nonzero(piv != np.arange(piv.size))
+    sign = (-1.0) ** swaps * np.prod(np.sign(diag))
+    return np.sum(np.log(np.abs(diag))) if sign > 0 else np.nan
+
+
+def _inv_lu(f, name):
+    # the inverse from the LU factors (LAPACK getri): cheaper than solving against I; without
+    # the blocked workspace (64 columns) getri runs unblocked and takes twice as long
+    inv, info = sla.lapack.dgetri(f[0], f[1], lwork=64 * f[0].shape[0])
+    if info > 0:
+        _singular(name)
+    return inv
+
+
+def _inv_chol(f):
+    # the inverse from the Cholesky factor: LAPACK potri fills one triangle (read here as the
+    # upper one), the other is mirrored block by block (a whole-matrix transpose-add strides
+    # through memory)
+    c, lower = f
+    tri, info = sla.lapack.dpotri(c, lower=lower)
+    full = np.triu(tri.T if lower else tri)
+    n, b = full.shape[0], 256
+    for i in range(0, n, b):
+        block = full[i:i + b, i:i + b]
+        block += np.triu(block, 1).T
+        for j in range(i + b, n, b):
+            full[j:j + b, i:i + b] = full[i:i + b, j:j + b].T
+    return full
+
+
+def _det_chol(f):
+    return np.prod(np.diag(f[0])) ** 2
+
+
+def _logdet_chol(f):
+    return 2.0 * np.sum(np.log(np.abs(np.diag(f[0]))))
+
+
+_dgemm = sla.blas.dgemm
+
+
+_dgemv = sla.blas.dgemv
+
+
+# Matrix products go through SciPy's BLAS, like the factorizations: NumPy and SciPy each
+# bundle an OpenBLAS, and alternating between their two thread pools stalls both (a
+# Cholesky then a NumPy product ran 3x slower than the two alone on a 2-core machine).
+def _mm(a, b):
+    ta, tb = not a.flags.f_contiguous, not b.flags.f_contiguous
+    return _dgemm(1.0, a.T if ta else a, b.T if tb else b, trans_a=ta, trans_b=tb)
+
+
+def _mv(a, x):
+    if a.flags.f_contiguous:
+        return _dgemv(1.0, a, x)
+    return _dgemv(1.0, a.T, x, trans=1)
+
+
 def _logdet(x, name):
     # log det of a singular matrix raises LinAlgError; a negative determinant gives nan
     sign, value = np.linalg.slogdet(x)

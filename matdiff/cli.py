@@ -17,11 +17,11 @@ EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNPROVED = 0, 1, 2, 3, 4
 
 _VALUE_OPTIONS = {"--wrt", "--let", "--format", "--claim", "--seed", "--along", "--define",
                   "-o", "--output", "--input", "--layout", "--convention", "--batch", "--target",
-                  "--method"}
+                  "--method", "--claim-differential"}
 _FLAG_OPTIONS = {"--steps", "--plain", "--no-check", "--verify", "--hessian", "--jacobian",
                  "--vec", "-h", "--help"}
-_COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph")
-_JSON_COMMANDS = ("grad", "check", "jacobian", "hessian")
+_COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "graph", "differential")
+_JSON_COMMANDS = ("grad", "check", "jacobian", "hessian", "differential")
 # what looks like an option: --name or --name=value (anything else is an expression, "--x'*x")
 _OPTION_LIKE = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
 
@@ -130,6 +130,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="the claim is the Jacobian J = ∂f/∂xᵀ of a vector-valued EXPR (m×n)")
     sp.add_argument("--hessian", action="store_true",
                     help="the claim is the Hessian H = ∂²f/∂x∂xᵀ of a scalar EXPR")
+    sp.add_argument("--claim-differential", metavar="DF",
+                    help="a claimed differential dF of a matrix- or vector-valued EXPR, linear "
+                         "in dX, e.g. \"dX*X + X*dX\" for X^2")
     sp.add_argument("--batch", metavar="FILE",
                     help="grade a file of answers: CSV or JSONL with columns id, expression, "
                          "wrt, claim[, let]; prints a table (or JSON) of verdicts")
@@ -143,6 +146,15 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--vec", action="store_true",
                     help="the Kronecker form vec(df) = J vec(dX), for matrix-valued "
                          "expressions or matrix variables")
+
+    sp = sub.add_parser("differential", help="dF of a matrix- or vector-valued expression as "
+                                             "a linear map in dX",
+                        description="dF as a linear expression in dX (X³ → dX X² + X dX X + "
+                                    "X² dX), its Kronecker form vec(dF) = J vec(dX) where one "
+                                    "exists, checked as a directional derivative.")
+    common(sp)
+    sp.add_argument("--wrt", action="append", required=True, metavar="X")
+    sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
     sp = sub.add_parser("hessian", help="Hessian of a scalar expression",
                         description="H = ∂²f/∂x∂xᵀ for a vector or scalar x; for a matrix X "
@@ -252,6 +264,11 @@ def _validate(args) -> None:
                                    "the file: drop EXPR, --wrt and --claim")
             args.let = declarations(args.let)
             return
+        if args.claim_differential is not None:
+            if args.claim or args.batch or args.jacobian or args.hessian:
+                raise MatdiffError("--claim-differential is a claim of its own: drop --claim, "
+                                   "--batch, --jacobian and --hessian")
+            args.claim = [args.claim_differential]
         if not args.expr:
             raise MatdiffError("check needs EXPR, --wrt X and --claim G (or --batch FILE)")
         for option, values in (("--wrt", args.wrt), ("--claim", args.claim)):
@@ -400,11 +417,16 @@ def cmd_check(args, out) -> int:
     from .diagnose import check_claim
 
     target = "jacobian" if args.jacobian else "hessian" if args.hessian else "gradient"
-    if args.batch:
+    if args.claim_differential is not None:
+        from .differential_map import check_differential
+
+        verdict = check_differential(args.expr, args.wrt, args.claim, args.let)
+    elif args.batch:
         return _check_batch(args, out, target)
-    verdict = check_claim(args.expr, args.wrt, args.claim, args.let,
-                          steps=args.steps, layout=args.layout, convention=args.convention,
-                          target=target, prove="auto")
+    else:
+        verdict = check_claim(args.expr, args.wrt, args.claim, args.let,
+                              steps=args.steps, layout=args.layout,
+                              convention=args.convention, target=target, prove="auto")
     if args.format == "json":
         out.write(json.dumps({"verdict": verdict.status, "correct": bool(verdict.correct),
                               "text": verdict.text}, ensure_ascii=False, indent=2) + "\n")
@@ -545,9 +567,27 @@ def _emit_module(args, source: str, out) -> None:
         raise _IOFailure(f"cannot write {args.output}: {reason}") from None
 
 
+def cmd_differential(args, out) -> int:
+    from .differential_map import (
+        differential_json,
+        differential_latex,
+        differential_map,
+        differential_text,
+    )
+
+    results = [differential_map(args.expr, w, args.let) for w in dict.fromkeys(args.wrt)]
+    if args.format == "json":
+        out.write(json.dumps(differential_json(results), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "latex":
+        out.write(differential_latex(results) + "\n")
+    else:
+        out.write(differential_text(results) + "\n")
+    return EXIT_OK
+
+
 _COMMAND_FUNCS = {"parse": cmd_parse, "grad": cmd_grad, "check": cmd_check,
                   "codegen": cmd_codegen, "jacobian": cmd_linear_map,
-                  "hessian": cmd_linear_map}
+                  "hessian": cmd_linear_map, "differential": cmd_differential}
 
 
 def _web_command(args, out) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import expr as E
 from .ops import ELEMENTWISE, rule, table
+from .ops.matrix_functions import DOMAIN as MATRIX_DOMAIN
 
 Env = dict[str, np.ndarray]
 
@@ -235,6 +236,10 @@ def _operation_problem(n: E.Node, values: dict) -> Problem | None:
                 return Problem(n, n.args[0], "is not positive", True)
             if exponent < 0 and np.min(np.abs(a)) <= 1e-6 * max(1.0, np.max(np.abs(a))):
                 return Problem(n, n.args[0], "is zero", True)
+    elif op in MATRIX_DOMAIN:  # matrix functions and factorizations (ops/matrix_functions)
+        found = MATRIX_DOMAIN[op](a) if np.all(np.isfinite(a)) else None
+        if found is not None:
+            return Problem(n, n.args[0], found[0], found[1])
     elif op == "norm2":
         if np.sqrt(np.sum(a * a)) <= 1e-6:
             return Problem(n, n.args[0], "is zero", False)

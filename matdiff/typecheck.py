@@ -559,6 +559,32 @@ class _Checker:
             self.square(shape, arg, "inv(…)")
         return shape
 
+    def _square(self, func, shape, arg, syn) -> Pair:
+        if not self.is_scalar(shape):
+            self.square(shape, arg, f"{func}(…)")
+        return shape
+
+    def _pinv(self, func, shape, arg, syn) -> Pair:
+        return (shape[1], shape[0])
+
+    def _eigvec(self, func, shape, arg, syn) -> Pair:
+        if self.is_scalar(shape):
+            return shape
+        self.square(shape, arg, f"{func}(…)")
+        return (shape[0], ONE)
+
+    def _frechet(self, func, shapes, args, syn) -> Pair:
+        (x0, x1), (e0, e1) = shapes
+        x, e = args
+        if not self.is_scalar(shapes[0]):
+            self.square(shapes[0], x, f"{func}(X, E)")
+        for a, b in ((x0, e0), (x1, e1)):
+            if not self.dims.unify(a, b):
+                raise ShapeError(f"{func}(X, E) needs E of X's shape: {self.src(x)} is "
+                                 f"{self.describe(x)}, {self.src(e)} is {self.describe(e)}",
+                                 syn.span)
+        return shapes[0]
+
     def _broadcast(self, func, shape, arg, syn) -> Pair:
         if not self.is_scalar(shape):
             raise ShapeError(f"{func}(c) takes a scalar c, but {self.src(arg)} is "

@@ -270,7 +270,8 @@ def test_emitted_code_verifies(expr, wrt):
     ("sum(kron(x,y))", "x", "sum(y)*vector(1)"),
     ("tr(kron(A,B))", "A", "tr(B)*eye"),
     ("u'*kron(A,B)*v", "A",  # LaTeX, as grad --format latex prints it
-     r"\operatorname{unvec}\left(u, B\right)^{\top} B \operatorname{unvec}\left(v, B^{\top}\right)"),
+     r"\operatorname{unvec}\left(u, B\right)^{\top} B "
+     r"\operatorname{unvec}\left(v, B^{\top}\right)"),
 ])
 def test_claims_with_context_sized_constants_and_latex_unvec(expr, wrt, claim):
     from matdiff.diagnose import check_claim

@@ -191,8 +191,10 @@ def test_perturbed_claims_are_never_correct(base, how, exponent, sign):
     elif how == "outside":  # zero wherever the old sampling looked (|entries| ≤ 1)
         claim = f"{gradient} + {sign}*{beyond_one}"
     else:  # a kink moved: a relu switched on a little early
-        claim = f"{gradient} + relu({beyond_one.split('(', 1)[1].rsplit(')', 1)[0]} + " \
-                f"{'vector(0.5)' if 'vector' in beyond_one else 'matrix(0.5)' if 'matrix' in beyond_one else '0.5'})"
+        inner = beyond_one.split('(', 1)[1].rsplit(')', 1)[0]
+        half = "vector(0.5)" if "vector" in beyond_one else \
+            "matrix(0.5)" if "matrix" in beyond_one else "0.5"
+        claim = f"{gradient} + relu({inner} + {half})"
     verdict = check_claim(expr, wrt, claim)
     assert verdict.status == "wrong", (claim, verdict.text)
 

@@ -8,11 +8,20 @@
     matrix.py        inv, matrix and scalar powers, det, logdet
     kronecker.py     kron, vec and the commutation matrix of the vec forms
     axes.py          axis forms for batches: sum/mean/softmax/logsumexp(X, d), size(X, d)
+    matrix_functions.py  expm, logm, sqrtm, eigmax/eigmin, nucnorm, specnorm, chol, pinv
     language.py      the functions of the expression language: name, arity, shape rule, build
 
 Importing this package declares every operator."""
 
-from . import axes, elementwise, kronecker, matrix, reductions, structure  # noqa: F401  (declare)
+from . import (  # noqa: F401  (declare)
+    axes,
+    elementwise,
+    kronecker,
+    matrix,
+    matrix_functions,  # noqa: F401  (declare; issue 15)
+    reductions,
+    structure,
+)
 from .elementwise import ELEMENTWISE, Elementwise, derivative
 from .language import ALIASES, CALLS, RESERVED, Call, canonical, function_names
 from .registry import (

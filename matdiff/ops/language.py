@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 # the type checker's shape rules a call may name (methods `_<rule>` of typecheck._Checker)
 SHAPE_RULES = ("elementwise", "square_to_scalar", "any_to_scalar", "nonscalar_to_scalar",
                "softmax", "diag", "inv", "broadcast", "kron", "vec", "unvec", "blockdot",
-               "blocksum", "needs_axis", "reduce_axis", "keep_axis", "size_axis")
+               "blocksum", "square", "pinv", "frechet", "eigvec",
+               "needs_axis", "reduce_axis", "keep_axis", "size_axis")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,7 @@ class Call:
 CALLS: dict[str, Call] = {}
 ALIASES = {"σ": "sigmoid"}  # other spellings of a declared name
 # SPEC §4 reserves these for functions to come: a call is refused (never read as a variable)
-RESERVED = ("expm", "logm", "sqrtm", "eigmax", "eigmin", "chol",
-            "nucnorm", "specnorm", "pinv")
+RESERVED: tuple[str, ...] = ()
 
 
 def declare_call(call: Call) -> Call:

@@ -172,6 +172,86 @@ def _mv(a, x):
     return _dgemv(1.0, a.T, x, trans=1)
 
 
+# Matrix functions (ops/matrix_functions.py): the eigendecomposition of the symmetric part or
+# the thin SVD (computed where used: sharing it between f and the gradient needs the planner)
+def _factor(kind, a):
+    if kind == "eigh":
+        return np.linalg.eigh((a + a.T) / 2)
+    return np.linalg.svd(a, full_matrices=False)
+
+
+def _spectral_fn(op, w):
+    if op != "expm" and np.min(w) <= 0:
+        return np.full(w.shape, np.nan)
+    return {"expm": np.exp, "logm": np.log, "sqrtm": np.sqrt}[op](w)
+
+
+def _matfun_sym(a, op):
+    w, u = _factor("eigh", a)
+    return (u * _spectral_fn(op, w)) @ u.T
+
+
+def _frechet_sym(a, e, op):
+    # Daleckii-Krein: U (F * (U^T E U)) U^T, F the divided differences of f at the eigenvalues
+    w, u = _factor("eigh", a)
+    f = _spectral_fn(op, w)
+    fp = {"expm": f, "logm": 1.0 / w, "sqrtm": 0.5 / f}[op]
+    dw = w[:, None] - w[None, :]
+    close = np.abs(dw) <= 1e-9 * np.maximum(1.0, np.abs(w[:, None]))
+    k = np.where(close, (fp[:, None] + fp[None, :]) / 2,
+                 (f[:, None] - f[None, :]) / np.where(close, 1.0, dw))
+    return u @ (k * (u.T @ e @ u)) @ u.T
+
+
+def _real_or_nan(m):
+    m = np.asarray(m)
+    if np.iscomplexobj(m):
+        if np.max(np.abs(m.imag)) > 1e-8 * max(1.0, np.max(np.abs(m.real))):
+            return np.full(m.shape, np.nan)
+        return m.real
+    return m
+
+
+def _logm(a):
+    return _real_or_nan(sla.logm(a))
+
+
+def _sqrtm(a):
+    return _real_or_nan(sla.sqrtm(a))
+
+
+def _L_logm(a, e):
+    n = a.shape[0]
+    return _logm(np.block([[a, e], [np.zeros_like(a), a]]))[:n, n:]
+
+
+def _L_sqrtm(a, e):
+    r = _sqrtm(a)
+    return sla.solve_sylvester(r, r, e)
+
+
+def _eigvec(a, last):
+    v = _factor("eigh", a)[1][:, -1 if last else 0]
+    return v if v[np.argmax(np.abs(v))] >= 0 else -v
+
+
+def _polar(a):
+    u, _, vt = _factor("svd", a)
+    return u @ vt
+
+
+def _nucnorm(a):
+    return np.sum(_factor("svd", a)[1])
+
+
+def _chol(a):
+    return np.linalg.cholesky(a)
+
+
+def _trilhalf(a):
+    return np.tril(a, -1) + np.diag(np.diag(a)) / 2
+
+
 _F64 = np.dtype(np.float64)
 
 

@@ -22,6 +22,9 @@ def test_example_runs_and_meets_its_assertions(script):
             "MATDIFF_REQUIRE_FRAMEWORKS"):
         pytest.importorskip("jax", reason='the sharded example needs JAX '
                             '(pip install "matdiff[jax]")')
+    if script.stem.startswith("digits_") and not os.environ.get("MATDIFF_REQUIRE_FRAMEWORKS"):
+        pytest.importorskip("sklearn", reason='the digits example needs scikit-learn '
+                            '(pip install "matdiff[examples]")')
     env = dict(os.environ)
     root = str(script.parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

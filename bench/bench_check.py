@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from matdiff.diagnose import check_claim
+from matdiff.oracles.diagnose import check_claim
 
 CASES = [  # (label, expr, wrt, claim, lets, options)
     ("Gaussian Σ (spd)", "-1/2*logdet(Σ) - 1/2*(x-μ)'*inv(Σ)*(x-μ)", "Σ",

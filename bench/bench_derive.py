@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.setrecursionlimit(20000)
 
-from matdiff import expr as E  # noqa: E402
-from matdiff.gradient import derive  # noqa: E402
-from matdiff.printing.render import grad_text  # noqa: E402
+from matdiff.derive.gradient import derive  # noqa: E402
+from matdiff.ir import expr as E  # noqa: E402
+from matdiff.present.render import grad_text  # noqa: E402
 
 GOLDEN = [
     ("tr(A*X*B)", ["X"], {}), ("tr(A*X'*B)", ["X"], {}), ("tr(A*X*B*X'*C)", ["X"], {}),

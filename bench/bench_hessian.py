@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.setrecursionlimit(20000)
 
 from matdiff.codegen import numpy_module  # noqa: E402
-from matdiff.gradient import derive  # noqa: E402
-from matdiff.jacobian import hessian_extras  # noqa: E402
-from matdiff.verify import load_module  # noqa: E402
+from matdiff.codegen.verify import load_module  # noqa: E402
+from matdiff.derive.gradient import derive  # noqa: E402
+from matdiff.derive.jacobian import hessian_extras  # noqa: E402
 
 
 def problems(jnp):

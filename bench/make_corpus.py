@@ -46,7 +46,7 @@ def expressions() -> list[tuple[str, str, dict]]:
 
 
 def record(expr: str, wrt: str, types: dict) -> dict:
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
     from matdiff.printing.latex import to_latex
     from matdiff.printing.text import to_text
     from matdiff.printing.unicode import to_unicode

@@ -81,7 +81,7 @@ def _check_types(types) -> dict[str, str] | None:
 
 def parse(expr: str, types: dict[str, str] | None = None):
     """The typed expression (root node and variables) of `expr`."""
-    from .typecheck import typecheck
+    from .language.typecheck import typecheck
 
     expr = _check_text(expr, "expr")
     types = _check_types(types)
@@ -94,7 +94,7 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
     """Derive ∂f/∂X for each name in `wrt` (a name or a list of names); with steps=True the
     result's `.steps` is the derivation in `method` (trace, backprop or jacobian)."""
     from .api import GradientResult
-    from .gradient import derive
+    from .derive.gradient import derive
 
     expr = _check_text(expr, "expr")
     wrt = _check_wrt(wrt)
@@ -109,7 +109,7 @@ def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
     """Whether `claim` is ∂f/∂wrt, as `matdiff check` decides it: a verdict with `.correct`,
     `.text` ("correct" or the diagnosis) and `.exact` (SymPy's proof on matrices of symbols:
     True, False, or None when not settled)."""
-    from .diagnose import check_claim
+    from .oracles.diagnose import check_claim
 
     expr = _check_text(expr, "expr")
     if isinstance(wrt, (list, tuple)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import expr as E
+from .ir import expr as E
 
 
 class GradientExpr:
@@ -75,7 +75,7 @@ class GradientResult:
         """The derivation step by step (matdiff.grad(..., steps=True)); [] otherwise."""
         if self.method is None:
             return []
-        from .printing.methods import method_steps
+        from .present.methods import method_steps
 
         m = method_steps(self.derivation, self.method)
         return [StepItem(m, s) for s in m.steps]
@@ -93,12 +93,12 @@ class GradientResult:
         return self.gradient(name)
 
     def latex(self) -> str:
-        from .printing.render import grad_latex
+        from .present.render import grad_latex
 
         return grad_latex(self.derivation)
 
     def text(self) -> str:
-        from .printing.render import grad_text
+        from .present.render import grad_text
 
         return grad_text(self.derivation)
 
@@ -117,7 +117,7 @@ class GradientResult:
     def _repr_latex_(self) -> str:
         """One line per equation, aligned at '=' (a bare $$…$$ runs the lines together)."""
         rows = []
-        from .printing.render import grad_latex
+        from .present.render import grad_latex
 
         for line in grad_latex(self.derivation, names=True).splitlines():
             if not line.strip():
@@ -150,7 +150,7 @@ class GradientResult:
 
     def compile(self, target: str = "numpy"):
         """The module of `target`, imported (its framework must be installed)."""
-        from .verify import import_source, require
+        from .codegen.verify import import_source, require
 
         require(target)
         return import_source(self.source(target))
@@ -159,6 +159,6 @@ class GradientResult:
         """The emitted module checked as `codegen --verify` does: f against the independent
         evaluator, each gradient against central differences of the emitted f (float64 for
         every target). Returns a report with `.ok`, `.max_error` and `.text`."""
-        from .verify import verify_module
+        from .codegen.verify import verify_module
 
         return verify_module(self.derivation, self.source(target), seed)

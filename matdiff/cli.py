@@ -220,7 +220,7 @@ def _split_argv(argv: list[str]) -> list[str]:
     return options + (["--"] + positional if positional else [])
 
 
-from .shapes import declarations  # noqa: E402  (NAME:KIND parsing lives with the kinds)
+from .language.shapes import declarations  # noqa: E402  (NAME:KIND parsing lives with the kinds)
 
 _declarations = declarations
 
@@ -320,14 +320,14 @@ def _use_rich(args) -> bool:
 
 
 def cmd_parse(args, out) -> int:
-    from .printing.tree import plain_tree, variables_table
-    from .typecheck import typecheck
+    from .language.typecheck import typecheck
+    from .present.tree import plain_tree, variables_table
 
     typed = typecheck(args.expr, args.let)
     if _use_rich(args):
         from rich.console import Console
 
-        from .printing.tree import rich_tree
+        from .present.tree import rich_tree
 
         Console().print(rich_tree(typed))
     else:
@@ -337,7 +337,7 @@ def cmd_parse(args, out) -> int:
 
 
 def cmd_grad(args, out) -> int:
-    from .gradient import derive
+    from .derive.gradient import derive
 
     if args.along:
         return cmd_along(args, out)
@@ -349,16 +349,16 @@ def cmd_grad(args, out) -> int:
                     check=not args.no_check, steps=args.steps)
     _assume_probability(result, args.let)
     if args.format == "json":
-        from .printing.render import grad_json
+        from .present.render import grad_json
 
         out.write(json.dumps(grad_json(result, steps=args.steps, method=method), ensure_ascii=False,
                              indent=2) + "\n")
     elif args.format == "latex":
-        from .printing.render import grad_latex
+        from .present.render import grad_latex
 
         out.write(grad_latex(result, steps=args.steps, method=method) + "\n")
     else:
-        from .printing.render import grad_report, grad_text
+        from .present.render import grad_report, grad_text
 
         if _use_rich(args):
             _rich_grad(grad_report(result, steps=args.steps, method=method))
@@ -369,8 +369,8 @@ def cmd_grad(args, out) -> int:
 
 def _assume_probability(result, types) -> None:
     """Variables declared probability vectors: 1ᵀy = 1 in the gradients and the where block."""
-    from .shapes import probability_names
-    from .simplify import assume_sums_to_one
+    from .derive.simplify import assume_sums_to_one
+    from .language.shapes import probability_names
 
     names = probability_names(types) & set(result.typed.variables)
     if not names:
@@ -414,11 +414,11 @@ def _rich_grad(report) -> None:
 
 
 def cmd_check(args, out) -> int:
-    from .diagnose import check_claim
+    from .oracles.diagnose import check_claim
 
     target = "jacobian" if args.jacobian else "hessian" if args.hessian else "gradient"
     if args.claim_differential is not None:
-        from .differential_map import check_differential
+        from .derive.differential_map import check_differential
 
         verdict = check_differential(args.expr, args.wrt, args.claim, args.let)
     elif args.batch:
@@ -444,7 +444,7 @@ def _check_batch(args, out, target) -> int:
     row ran, whatever the verdicts; a bad row is reported in its place."""
     from collections import Counter
 
-    from .diagnose import grade_batch
+    from .oracles.diagnose import grade_batch
 
     rows = grade_batch(args.batch, args.let, steps=args.steps, layout=args.layout,
                        convention=args.convention, target=target, prove="auto")
@@ -470,8 +470,8 @@ def _check_batch(args, out, target) -> int:
 
 
 def cmd_along(args, out) -> int:
-    from .chain import along, parse_definitions
-    from .printing.render import along_json, along_text
+    from .derive.chain_rule import along, parse_definitions
+    from .present.render import along_json, along_text
 
     if args.wrt:
         raise MatdiffError("--along and --wrt do not go together: --along T differentiates "
@@ -486,8 +486,8 @@ def cmd_along(args, out) -> int:
 
 
 def cmd_linear_map(args, out) -> int:
-    from .jacobian import hessian, jacobian, vec_jacobian
-    from .printing.render import linear_map_json, linear_map_latex, linear_map_text
+    from .derive.jacobian import hessian, jacobian, vec_jacobian
+    from .present.render import linear_map_json, linear_map_latex, linear_map_text
 
     build = hessian if args.command == "hessian" else (
         vec_jacobian if getattr(args, "vec", False) else jacobian)
@@ -504,15 +504,15 @@ def cmd_linear_map(args, out) -> int:
 
 def cmd_codegen(args, out) -> int:
     from .codegen import extras_module, module_source
-    from .gradient import derive
-    from .verify import require, verify_module
+    from .codegen.verify import require, verify_module
+    from .derive.gradient import derive
 
     expr, types = args.expr, args.let
     target = getattr(args, "target", "numpy")
     if args.verify:
         require(target)  # exit 2 naming the missing package, before anything is written
     if args.jacobian:
-        from .jacobian import extras_for, jacobian, verify_extras
+        from .derive.jacobian import extras_for, jacobian, verify_extras
 
         results = [jacobian(expr, w, types) for w in dict.fromkeys(args.wrt)]
         source = extras_module(results[0].typed, extras_for(results), target)
@@ -525,7 +525,7 @@ def cmd_codegen(args, out) -> int:
     result = derive(expr, args.wrt, types)
     extras = []
     if args.hessian:
-        from .jacobian import hessian_extras
+        from .derive.jacobian import hessian_extras
 
         extras = hessian_extras(expr, args.wrt, types)
     source = module_source(result, extras, target)
@@ -543,7 +543,7 @@ def cmd_codegen(args, out) -> int:
             return EXIT_USAGE
         ok = report.ok
         if extras:
-            from .jacobian import hessian, verify_extras
+            from .derive.jacobian import hessian, verify_extras
 
             more = verify_extras([hessian(expr, w, types) for w in dict.fromkeys(args.wrt)],
                                   source)
@@ -568,7 +568,7 @@ def _emit_module(args, source: str, out) -> None:
 
 
 def cmd_differential(args, out) -> int:
-    from .differential_map import (
+    from .derive.differential_map import (
         differential_json,
         differential_latex,
         differential_map,
@@ -716,7 +716,7 @@ def _dispatch(argv: list[str], out, session: dict) -> int:
     if args.expr is not None:
         _warn_unused(args)
     args.let = {**session, **args.let}
-    from .reader import INPUT_MODE
+    from .language.reader import INPUT_MODE
 
     mode = INPUT_MODE.set(getattr(args, "input", "auto"))
     try:

@@ -158,7 +158,7 @@ def _one_line(main, line: str, lets: dict[str, str], out) -> bool:
 
 
 def _let(text: str, lets: dict[str, str], out) -> None:
-    from .shapes import declarations
+    from .language.shapes import declarations
 
     items = text.replace(",", " ").split()
     try:

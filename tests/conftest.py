@@ -28,8 +28,8 @@ def run_cli(capsys):
 
 def numerically_equal(expr_a, expr_b, types=None, seeds=3, tol=1e-7):
     """Two expressions (strings) have the same value at random kind-respecting points."""
-    from matdiff.numeric import dim_sizes, evaluate, random_env
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
+    from matdiff.oracles.numeric import dim_sizes, evaluate, random_env
 
     a = typecheck(expr_a, types)
     b = typecheck(expr_b, types)
@@ -38,7 +38,9 @@ def numerically_equal(expr_a, expr_b, types=None, seeds=3, tol=1e-7):
         rng = np.random.default_rng(seed)
         sizes = dim_sizes(a.variables, a.root)
         env = random_env(variables, sizes, rng, "positive")
-        sizes_b = {d: 3 for n in __import__("matdiff.expr").expr.walk(b.root) for d in n.shape}
+        from matdiff.ir import expr as E
+
+        sizes_b = {d: 3 for n in E.walk(b.root) for d in n.shape}
         for name, v in b.variables.items():
             for d, n in zip(v.shape, env[name].shape):
                 if d.name != "1":

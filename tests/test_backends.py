@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from matdiff.codegen import CannotLower, module_source, numpy_module
+from matdiff.codegen.verify import MissingFramework, import_source, require, verify_module
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError
-from matdiff.gradient import derive
-from matdiff.numeric import find_point, to_public
 from matdiff.ops import OPERATORS
-from matdiff.verify import MissingFramework, import_source, require, verify_module
+from matdiff.oracles.numeric import find_point, to_public
 from tests.test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent

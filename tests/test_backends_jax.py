@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from matdiff.codegen import module_source, numpy_module
-from matdiff.gradient import derive
-from matdiff.verify import import_source
+from matdiff.codegen.verify import import_source
+from matdiff.derive.gradient import derive
 from tests.test_backends import ROOT, _have, _np, _point, _rel, _to, needs_jax
 
 pytestmark = needs_jax

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import matdiff
-from matdiff import expr as E
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError
-from matdiff.gradient import derive
+from matdiff.ir import expr as E
+from matdiff.language.typecheck import typecheck
 from matdiff.printing.text import to_text
-from matdiff.typecheck import typecheck
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -232,7 +232,7 @@ def _value(text, env):
     typed = typecheck(text)
     module_env = {k: (np.atleast_2d(v).T if np.ndim(v) == 1 else np.atleast_2d(v))
                   for k, v in env.items()}
-    from matdiff.numeric import dim_sizes, evaluate
+    from matdiff.oracles.numeric import dim_sizes, evaluate
 
     sizes = {}
     for name, v in typed.variables.items():
@@ -271,8 +271,8 @@ def test_axis_forms_mean_what_matlab_means():
 
 
 def test_evaluators_agree_on_the_axis_operators():
-    from matdiff import precise
-    from matdiff.numeric import evaluate, find_point
+    from matdiff.oracles import precise
+    from matdiff.oracles.numeric import evaluate, find_point
 
     for text in ["sum(softmax(Z, 1) .* Y) + sum(softmax(Z, 2) .* Y)",
                  "sum(log(softmax(Z, 2)) .* Y) + sum(log(softmax(Z, 1)))",
@@ -304,7 +304,7 @@ def test_exact_evaluation_of_the_axis_operators():
 
 
 def test_batch_gradients_read_like_the_textbook():
-    from matdiff.printing.report import shared_intermediates
+    from matdiff.present.report import shared_intermediates
 
     d = derive(MLP, ["W1", "b1", "W2", "b2"], {"b1": "vector", "b2": "vector"})
     named = {to_text(x.node): x.name for x in shared_intermediates(

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 import matdiff
 from matdiff.codegen import numpy_module
-from matdiff.diagnose import check_claim
-from matdiff.gradient import derive
-from matdiff.verify import load_module, verify_module
+from matdiff.codegen.verify import load_module, verify_module
+from matdiff.derive.gradient import derive
+from matdiff.oracles.diagnose import check_claim
 
 from .conftest import public_cases
 from .test_gradients import SUITE, _exprs
@@ -194,7 +194,7 @@ def test_product_order_chosen_by_actual_sizes(sizes):
 
 def test_order_candidates_are_the_undominated_ones():
     from matdiff.codegen.product_order import cheapest_orders
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
 
     def factors(text):
         return list(typecheck(text).root.args)
@@ -225,8 +225,8 @@ def test_wrong_rational_claims_are_disproved_exactly(expr, wrt, claim, types, wo
 
 def test_exact_check_is_not_fooled_by_cayley_hamilton():
     # X² = tr(X)X − det(X)I for every 2×2 X: the exact check must not prove it in general
-    from matdiff import exact
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
+    from matdiff.oracles import exact
 
     square = typecheck("X*X")
     two_by_two = typecheck("tr(X)*X - det(X)*eye").root
@@ -258,8 +258,8 @@ def test_cross_entropy_stays_finite_for_large_logits():
 def test_random_expressions_emit_code_that_verifies(expr, wrt):
     # every rewrite of the code generator (product order, shared factorizations, hoisted
     # constants, dot products for sums of squares) on random well-typed expressions
-    from matdiff.numeric import dim_sizes, find_data
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
+    from matdiff.oracles.numeric import dim_sizes, find_data
 
     typed = typecheck(expr)
     wrt = [w for w in wrt if w in typed.variables]

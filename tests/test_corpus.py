@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from matdiff.gradient import derive
+from matdiff.derive.gradient import derive
 from matdiff.printing.latex import to_latex
 from matdiff.printing.text import to_text
 from matdiff.printing.unicode import to_unicode

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from matdiff.gradient import derive
-from matdiff.numeric import best_fd_error, dim_sizes, evaluate, find_data, random_direction
+from matdiff.derive.gradient import derive
+from matdiff.oracles.numeric import best_fd_error, dim_sizes, evaluate, find_data, random_direction
 from matdiff.printing.unicode import to_unicode
 
 from .conftest import numerically_equal, public_cases
@@ -83,7 +83,7 @@ def test_golden_textbook_form(expr, wrt, types, form):
 
 
 def test_two_layer_network_prints_shared_intermediates():
-    from matdiff.printing.render import grad_text
+    from matdiff.present.render import grad_text
 
     result = derive("-y'*log(softmax(W2*σ(W1*x)))", ["W1", "W2"])
     text = grad_text(result)
@@ -147,7 +147,7 @@ def test_gradient_of_non_scalar_is_refused():
 
 
 def test_deep_network_grows_linearly():
-    from matdiff.printing.render import grad_text
+    from matdiff.present.render import grad_text
 
     sizes = []
     for layers in (2, 4, 8, 16):
@@ -215,7 +215,7 @@ def _exprs(kind, depth):
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_exprs("scalar", 6), st.sampled_from(["a", "x", "X"]))
 def test_random_expressions_match_finite_differences(expr, wrt):
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
 
     typed = typecheck(expr)
     if wrt not in typed.variables:
@@ -248,8 +248,8 @@ def _fd_unresolved(result, name, env, sizes) -> bool:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_exprs("scalar", 5))
 def test_round_trip_through_the_text_printer(expr):
+    from matdiff.language.typecheck import typecheck
     from matdiff.printing.text import to_text
-    from matdiff.typecheck import typecheck
 
     node = typecheck(expr).root
     again = typecheck(to_text(node)).root

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from matdiff.cli import main
-from matdiff.diagnose import check_claim, grade_batch
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError, ParseError
-from matdiff.gradient import derive
-from matdiff.latex_syntax import KNOWN_NAMES
-from matdiff.numeric import evaluate, find_point
+from matdiff.language.latex_syntax import KNOWN_NAMES
+from matdiff.language.typecheck import typecheck
+from matdiff.oracles.diagnose import check_claim, grade_batch
+from matdiff.oracles.numeric import evaluate, find_point
 from matdiff.printing.latex import to_latex
-from matdiff.typecheck import typecheck
 
 DATA = Path(__file__).parent / "data"
 
@@ -152,7 +152,7 @@ def test_latex_output_reads_back_to_the_same_gradient(case):
             back = typecheck(text, {**kinds, **types})
         finally:
             KNOWN_NAMES.reset(token)
-        from matdiff.typecheck import Typed
+        from matdiff.language.typecheck import Typed
 
         ours = Typed(g, "", {n: v for n, v in result.typed.variables.items()
                              if n in back.variables})

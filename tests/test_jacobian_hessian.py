@@ -5,10 +5,16 @@ import numpy as np
 import pytest
 
 from matdiff.codegen import numpy_module
+from matdiff.derive.gradient import derive
+from matdiff.derive.jacobian import (
+    hessian,
+    hessian_extras,
+    jacobian,
+    jacobian_module,
+    verify_extras,
+)
 from matdiff.errors import DerivationError
-from matdiff.gradient import derive
-from matdiff.jacobian import hessian, hessian_extras, jacobian, jacobian_module, verify_extras
-from matdiff.numeric import dim_sizes, evaluate, find_data, random_direction
+from matdiff.oracles.numeric import dim_sizes, evaluate, find_data, random_direction
 from matdiff.printing.unicode import to_unicode
 
 from .test_cli import run
@@ -148,8 +154,8 @@ ALONG = [
 
 @pytest.mark.parametrize("expr,t,defs,form", ALONG, ids=[a[0] for a in ALONG])
 def test_total_derivative_along_a_path(expr, t, defs, form):
-    from matdiff.chain import along, parse_definitions
-    from matdiff.numeric import dim_sizes, evaluate, random_env
+    from matdiff.derive.chain_rule import along, parse_definitions
+    from matdiff.oracles.numeric import dim_sizes, evaluate, random_env
 
     result = along(expr, t, parse_definitions(defs))
     assert result.checked
@@ -190,7 +196,7 @@ VEC_FORMS = [
 
 @pytest.mark.parametrize("expr,wrt,form", VEC_FORMS, ids=[v[0] for v in VEC_FORMS])
 def test_vec_kronecker_forms(expr, wrt, form):
-    from matdiff.jacobian import vec_jacobian
+    from matdiff.derive.jacobian import vec_jacobian
 
     result = vec_jacobian(expr, wrt)
     assert to_unicode(result.result) == form

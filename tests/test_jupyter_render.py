@@ -61,7 +61,7 @@ def test_steps_render_in_strict_katex():
     for step in result.steps:
         _render(_display(step._repr_latex_()))
     block = matdiff.grad("-y'*log(softmax(a))", "a").derivation
-    from matdiff.printing.render import grad_latex
+    from matdiff.present.render import grad_latex
 
     tex = grad_latex(block, steps=True)
     assert tex.startswith(r"\begin{align*}")

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import matdiff
-from matdiff import expr as E
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError, ShapeError
-from matdiff.gradient import derive
-from matdiff.numeric import evaluate, find_data
+from matdiff.ir import expr as E
+from matdiff.language.shapes import Dims
+from matdiff.language.typecheck import typecheck
 from matdiff.ops import OPERATORS
+from matdiff.oracles.numeric import evaluate, find_data
 from matdiff.printing.text import to_text
-from matdiff.shapes import Dims
-from matdiff.typecheck import typecheck
 from tests.test_cli import run
 from tests.test_gradients import fd_errors
 
@@ -39,7 +39,7 @@ CASES = [
 
 def _point(result, seed=0):
     variables = result.typed.variables
-    from matdiff.numeric import dim_sizes
+    from matdiff.oracles.numeric import dim_sizes
 
     sizes = dim_sizes(variables, result.f, *result.gradients.values())
     env = find_data(result.f, result.gradients, variables, sizes, np.random.default_rng(seed))
@@ -274,7 +274,7 @@ def test_emitted_code_verifies(expr, wrt):
      r"\operatorname{unvec}\left(v, B^{\top}\right)"),
 ])
 def test_claims_with_context_sized_constants_and_latex_unvec(expr, wrt, claim):
-    from matdiff.diagnose import check_claim
+    from matdiff.oracles.diagnose import check_claim
 
     verdict = check_claim(expr, wrt, claim)
     assert verdict.correct, verdict.text

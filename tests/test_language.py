@@ -2,10 +2,10 @@
 
 import pytest
 
-from matdiff import expr as E
 from matdiff.errors import MatdiffError, ParseError, ShapeError
+from matdiff.ir import expr as E
+from matdiff.language.typecheck import typecheck
 from matdiff.printing.text import to_text
-from matdiff.typecheck import typecheck
 
 from .conftest import numerically_equal
 
@@ -188,7 +188,7 @@ def test_grammar_has_no_unexpected_lalr_conflicts():
 
     from lark import Lark, logger
 
-    from matdiff.syntax import grammar_text
+    from matdiff.language.syntax import grammar_text
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

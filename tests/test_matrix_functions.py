@@ -11,10 +11,10 @@ import pytest
 import scipy.linalg as sla
 
 from matdiff.cli import main
-from matdiff.differential_map import check_differential, differential_map
+from matdiff.derive.differential_map import check_differential, differential_map
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError
-from matdiff.gradient import derive
-from matdiff.numeric import evaluate
+from matdiff.oracles.numeric import evaluate
 
 RNG = np.random.default_rng(15)
 
@@ -272,8 +272,8 @@ def test_second_frechet_derivative_is_refused_plainly():
 
 
 def test_gradients_read_back():
+    from matdiff.language.typecheck import typecheck
     from matdiff.printing.text import to_text
-    from matdiff.typecheck import typecheck
 
     for expr, types, wrt in [("tr(A*expm(X))", None, "X"), ("eigmax(S)", {"S": "symmetric"},
                                                             "S"),

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matdiff import expr as E
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError
-from matdiff.gradient import derive
+from matdiff.ir import expr as E
 from matdiff.ops import CALLS, ELEMENTWISE, OPERATORS, REQUIRED, rule
 from matdiff.printing.latex import LatexPrinter
 from matdiff.printing.text import TextPrinter
@@ -106,7 +106,7 @@ def test_elementwise_rows_agree_in_three_arithmetics(name):
 @pytest.mark.parametrize("name", sorted(n for n, e in ELEMENTWISE.items()
                                         if e.derivative is not None))
 def test_elementwise_derivative_matches_finite_differences(name):
-    from matdiff.numeric import evaluate
+    from matdiff.oracles.numeric import evaluate
 
     entry = ELEMENTWISE[name]
     x = E.var("x", "vector", (E.Dim("n"), E.ONE))
@@ -123,9 +123,9 @@ def test_elementwise_derivative_matches_finite_differences(name):
 
 def test_every_operator_evaluates_alike_in_float64_and_mpmath():
     """One expression per operator, evaluated by numeric (float64) and precise (mpmath)."""
-    from matdiff import precise
-    from matdiff.numeric import evaluate, find_point
-    from matdiff.typecheck import typecheck
+    from matdiff.language.typecheck import typecheck
+    from matdiff.oracles import precise
+    from matdiff.oracles.numeric import evaluate, find_point
 
     texts = ["x'*A*x + 2*a", "tr(inv(S))", "logdet(S) + det(S)", "norm1(x) + norm2(X)",
              "logsumexp(x) + y'*softmax(x)", "sum(diag(X)) + sum(diag(x))", "tr(S^3)",

@@ -8,11 +8,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matdiff.gradient import derive
-from matdiff.numeric import evaluate, find_point
-from matdiff.simplify import simplify
-from matdiff.traceform import to_trace_form
-from matdiff.typecheck import typecheck
+from matdiff.derive.gradient import derive
+from matdiff.derive.simplify import simplify
+from matdiff.derive.traceform import to_trace_form
+from matdiff.language.typecheck import typecheck
+from matdiff.oracles.numeric import evaluate, find_point
 
 from .test_gradients import _exprs
 
@@ -46,7 +46,7 @@ def test_simplify_is_idempotent_and_preserves_value(expr, wrt):
 def test_each_call_has_its_own_memo():
     # no memo survives a call: the same node simplified twice gives the same interned result,
     # and nothing module-global is left behind
-    import matdiff.simplify as S
+    import matdiff.derive.simplify as S
 
     node = typecheck("tr(A*X*B*X')").root
     assert simplify(node) is simplify(node)

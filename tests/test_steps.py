@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import matdiff
-from matdiff import expr as E
-from matdiff.differential import Differentiator
-from matdiff.gradient import derive
-from matdiff.numeric import evaluate, find_point
-from matdiff.printing.methods import method_steps
+from matdiff.derive.differential import Differentiator
+from matdiff.derive.gradient import derive
+from matdiff.ir import expr as E
+from matdiff.oracles.numeric import evaluate, find_point
+from matdiff.present.methods import method_steps
 
 NET = "-y'*log(softmax(W2*σ(W1*x)))"
 GOLDENS = [

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matdiff.codegen import numpy_module
-from matdiff.gradient import derive
-from matdiff.jacobian import hessian_extras
-from matdiff.verify import load_module, verify_module
+from matdiff.codegen.verify import load_module, verify_module
+from matdiff.derive.gradient import derive
+from matdiff.derive.jacobian import hessian_extras
 
 
 def _module(expr, wrt, types=None, hessian=False):

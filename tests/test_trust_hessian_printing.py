@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from matdiff.jacobian import direction_name, hessian, hessian_extras
-from matdiff.numeric import dim_sizes, evaluate, find_data, random_direction
+from matdiff.derive.jacobian import direction_name, hessian, hessian_extras
+from matdiff.oracles.numeric import dim_sizes, evaluate, find_data, random_direction
 
 from .test_cli import run
 
@@ -170,9 +170,9 @@ def test_repeated_wrt_gives_one_hessian_extra():
 
 def _parses_back(expr, wrt, types=None):
     """The gradient printed in the language, read back, has the value of the original."""
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
+    from matdiff.language.typecheck import typecheck
     from matdiff.printing.text import to_text
-    from matdiff.typecheck import typecheck
 
     result = derive(expr, [wrt], types)
     g = result.gradients[wrt]
@@ -276,8 +276,8 @@ def test_every_capital_greek_letter_has_a_latex_spelling():
 
 
 def test_sigmoid_and_the_variable_sigma_are_told_apart_in_latex():
+    from matdiff.language.typecheck import typecheck
     from matdiff.printing.latex import to_latex
-    from matdiff.typecheck import typecheck
 
     tex = to_latex(typecheck("sigma*sum(σ(x))").root)
     assert r"\boldsymbol{\sigma}\left(x\right)" in tex  # the function
@@ -287,7 +287,7 @@ def test_sigmoid_and_the_variable_sigma_are_told_apart_in_latex():
 
 def test_latex_keeps_the_bracket_of_a_sum_coefficient():
     # newcomer trial item 8: (1ᵀy)·softmax(…) lost its bracket in LaTeX
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
     from matdiff.printing.latex import to_latex
     from matdiff.printing.unicode import to_unicode
 
@@ -300,10 +300,10 @@ def test_latex_keeps_the_bracket_of_a_sum_coefficient():
 def test_transpose_of_a_symmetric_or_transposed_gradient_cancels():
     # probe K7 and tr((Aᵀ)ᵀ dX): Gᵀ, built as a node, is S for spd S and A for G = Aᵀ; the
     # printed differential is built from it by the report (see the helper's report)
-    from matdiff import expr as E
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
+    from matdiff.derive.simplify import simplify
+    from matdiff.ir import expr as E
     from matdiff.printing.unicode import to_unicode
-    from matdiff.simplify import simplify
 
     r = derive("tr(S*X)", ["X"], {"S": "spd"})
     assert to_unicode(simplify(E.transpose(r.gradients["X"]))) == "S"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from matdiff.errors import MatdiffError, ParseError, ShapeError
-from matdiff.typecheck import typecheck
+from matdiff.language.typecheck import typecheck
 
 
 def kinds(text, types=None):
@@ -86,8 +86,8 @@ def test_widened_bias_has_the_shape_of_what_it_is_added_to():
 
 
 def test_least_squares_gradient_with_a_vector_target():
-    from matdiff.gradient import derive
-    from matdiff.numeric import dim_sizes, evaluate
+    from matdiff.derive.gradient import derive
+    from matdiff.oracles.numeric import dim_sizes, evaluate
 
     d = derive("norm2(A*x-b)^2", ["x"])
     rng = np.random.default_rng(0)
@@ -206,10 +206,10 @@ def test_a_reserved_name_is_refused_until_declared(monkeypatch):
     from matdiff.ops import language
 
     monkeypatch.setattr(language, "RESERVED", ("frobnicate",))
-    monkeypatch.setattr("matdiff.typecheck.RESERVED", ("frobnicate",))
-    monkeypatch.setattr("matdiff.syntax._FUNCTIONS",
+    monkeypatch.setattr("matdiff.language.typecheck.RESERVED", ("frobnicate",))
+    monkeypatch.setattr("matdiff.language.syntax._FUNCTIONS",
                         frozenset(language.function_names()))
-    from matdiff.syntax import _parser
+    from matdiff.language.syntax import _parser
 
     _parser.cache_clear()
     try:
@@ -223,7 +223,7 @@ def test_a_reserved_name_is_refused_until_declared(monkeypatch):
 
 def test_erf_is_a_function_now():
     # declared in the operator registry: the grammar, the type checker and the evaluators know it
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
     from matdiff.printing.text import to_text
 
     result = derive("sum(erf(A*x))", ["x"])
@@ -305,7 +305,7 @@ def test_matrix_power_bound():
 
 
 def test_largest_allowed_matrix_power_derives_fast():
-    from matdiff.gradient import derive
+    from matdiff.derive.gradient import derive
 
     t = time.perf_counter()
     d = derive("tr(A*X^64)", ["X"], check=False)

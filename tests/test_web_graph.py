@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import matdiff
-from matdiff import expr as E
 from matdiff.cli import main
+from matdiff.derive.gradient import derive
 from matdiff.errors import MatdiffError
-from matdiff.gradient import derive
+from matdiff.ir import expr as E
 from matdiff.web.graph import computation_graph, graph_svg, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import expr as E
+from ..derive.simplify import logistic_argument
 from ..errors import DerivationError
+from ..ir import expr as E
 from ..ops import OPERATORS
 from ..printing.text import to_text
-from ..simplify import logistic_argument
 from .naming import python_name
 from .plan import Plan, inverse_of, summed_square
 from .product_order import order_cost

@@ -10,9 +10,9 @@ from __future__ import annotations
 import types
 from dataclasses import dataclass
 
-from .. import expr as E
 from ..errors import DerivationError
-from ..printing.report import shared_intermediates
+from ..ir import expr as E
+from ..present.report import shared_intermediates
 from ..printing.text import to_text
 from . import backends
 from .backends.numpy import check_lines, inputs_function

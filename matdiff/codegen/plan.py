@@ -16,8 +16,8 @@ re-flattened by the normalising builders), and `chain_by_size` exists only here.
 
 from __future__ import annotations
 
-from .. import expr as E
-from ..simplify import logistic_argument
+from ..derive.simplify import logistic_argument
+from ..ir import expr as E
 from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order
 
 # the plan's own node: a chain of products whose order is chosen at run time

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from .. import expr as E
+from ..ir import expr as E
 
 RUNTIME_CHAIN_MAX = 6  # longer chains keep the static order (Catalan(6) = 132 orders)
 

@@ -14,7 +14,7 @@ lowering is max-shifted with one pass of exponentials."""
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from . import reductions  # noqa: F401  (sum, softmax, logsumexp are declared first)
 from .combinators import constant_d, linear_d
 from .language import Call, declare_axis_form, declare_call

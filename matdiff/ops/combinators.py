@@ -4,7 +4,7 @@ product's differential is the Leibniz sum; each family's peel rule comes with it
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .registry import DRule
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .. import expr as E
+from ..ir import expr as E
 from .language import Call, declare_call
 from .lazy import np, special
 from .registry import ATOM, DRule, Operator, Spelling, declare

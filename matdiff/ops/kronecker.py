@@ -8,7 +8,7 @@ blockdot(G, B) (the matrix of ⟨G_ij, B⟩ over the blocks G_ij of B's size) an
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .combinators import the_differential_factor
 from .language import Call, declare_call
 from .lazy import np

@@ -3,7 +3,7 @@ dX⁻¹ = −X⁻¹dX X⁻¹, d det X = det X tr(X⁻¹dX), d log det X = tr(X�
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .language import Call, declare_call
 from .lazy import np
 from .registry import POSTFIX, DRule, Operator, Spelling, declare

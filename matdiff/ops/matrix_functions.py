@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .. import expr as E
 from ..errors import DerivationError
+from ..ir import expr as E
 from .combinators import linear_d
 from .language import Call, declare_call
 from .lazy import Lazy, np

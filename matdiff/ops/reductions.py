@@ -5,7 +5,7 @@ logsumexp and softmax carry their textbook differentials."""
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .combinators import linear_d
 from .language import Call, declare_call
 from .lazy import np, special

@@ -6,7 +6,7 @@ the printers' precedence machinery, not a spelling here."""
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .combinators import constant_d, leibniz_d, linear_d, the_differential_factor
 from .language import Call, declare_call
 from .lazy import np

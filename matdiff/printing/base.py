@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .. import expr as E
+from ..ir import expr as E
 from ..ops import OPERATORS
 from ..ops.registry import ATOM, POSTFIX, POWER, PRODUCT, SUM, UNARY  # noqa: F401
 

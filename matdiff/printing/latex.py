@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .. import expr as E
-from ..shapes import GREEK_NAMES
+from ..ir import expr as E
+from ..language.shapes import GREEK_NAMES
 from .base import ATOM, POSTFIX, PRODUCT, Printer, format_number
 
 _GREEK_CHARS = dict(zip("αβγδεζηθικλμνξοπρςστυφχψω",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import expr as E
+from ..ir import expr as E
 from .base import ATOM, Printer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import expr as E
+from ..ir import expr as E
 from .base import ATOM, POSTFIX, PRODUCT, Printer
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

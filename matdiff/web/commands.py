@@ -42,7 +42,7 @@ def add_parsers(sub, common) -> None:
 
 
 def cmd_graph(args, out) -> int:
-    from ..gradient import derive
+    from ..derive.gradient import derive
     from .graph import computation_graph, to_svg
 
     wrt = list(dict.fromkeys(args.wrt))

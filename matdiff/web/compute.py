@@ -90,7 +90,7 @@ def _text(job: dict, key: str, limit: int, required: bool = True) -> str:
 
 
 def _request(job: dict) -> dict:
-    from ..shapes import declarations
+    from ..language.shapes import declarations
 
     req = {"expr": _text(job, "expr", MAX_EXPR)}
     let = _text(job, "let", MAX_LET, required=False)
@@ -129,17 +129,17 @@ def _wrt_or_all(req: dict) -> list[str]:
 def _derive(req: dict, steps: bool):
     import matdiff
 
-    from ..gradient import derive
+    from ..derive.gradient import derive
 
     matdiff.allow_deep_expressions()
     return derive(req["expr"], _wrt_or_all(req), req["types"], steps=steps)
 
 
 def _grad(req: dict) -> dict:
-    from .. import expr as E
     from ..api import GradientResult
+    from ..ir import expr as E
+    from ..present.render import check_line, grad_json, grad_latex, grad_report, grad_text
     from ..printing.latex import to_latex
-    from ..printing.render import check_line, grad_json, grad_latex, grad_report, grad_text
     from .graph import MAX_NODES, computation_graph, to_svg
 
     derivation = _derive(req, steps=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from .. import expr as E
 from ..errors import DerivationError
+from ..ir import expr as E
 
 MAX_NODES = 600  # a bigger DAG is refused: no one reads a picture of it
 MAX_LABEL = 44  # characters of a formula shown in a box (the full text is the tooltip)
@@ -83,8 +83,8 @@ def _clip(text: str, limit: int = MAX_LABEL) -> str:
 
 
 def computation_graph(derivation, wrt: list[str] | None = None) -> Graph:
-    """The graph of `derivation.f` (a matdiff.gradient.Derivation), laid out."""
-    from ..printing.report import shared_intermediates, unicode_with_names
+    """The graph of `derivation.f` (a matdiff.derive.gradient.Derivation), laid out."""
+    from ..present.report import shared_intermediates, unicode_with_names
     from ..printing.unicode import UnicodePrinter
 
     root = derivation.f
@@ -321,7 +321,7 @@ def graph_svg(expr: str, wrt: list[str] | str, types: dict[str, str] | None = No
               check: bool = False) -> str:
     """Derive f's gradients and draw its computation graph (the self-check is optional: the
     picture shows what matdiff derived, which `matdiff grad` checks)."""
-    from ..gradient import derive
+    from ..derive.gradient import derive
 
     wrt = [wrt] if isinstance(wrt, str) else list(wrt)
     derivation = derive(expr, wrt, types, check=check)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from ... import expr as E
+from ...ir import expr as E
 
 TARGETS = ("numpy", "jax", "torch")
 

@@ -17,7 +17,7 @@ import builtins
 import keyword
 import textwrap
 
-from ... import expr as E
+from ...ir import expr as E
 from ..body import Body, Helpers
 from . import Backend
 from .numpy import argument_checks

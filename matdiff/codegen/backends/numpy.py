@@ -13,7 +13,7 @@ import builtins
 import keyword
 import textwrap
 
-from ... import expr as E
+from ...ir import expr as E
 from ...printing.text import to_text
 from ..body import Body, Helpers, size_name
 from . import Backend

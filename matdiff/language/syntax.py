@@ -10,8 +10,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .errors import ParseError, Span
-from .ops import function_names
+from ..errors import ParseError, Span
+from ..ops import function_names
 
 MAX_DEPTH = 1000  # nesting beyond this is refused with a clear message, not a RecursionError
 # Bounded work (issue 10): every accepted input must be answered within seconds. Each limit
@@ -324,7 +324,7 @@ def _grammar_text() -> str:
     if packaged.is_file():
         text = packaged.read_text(encoding="utf-8")
     else:  # source checkout: the grammar lives at the repository's top level
-        text = (Path(__file__).resolve().parent.parent / "grammar" / "matdiff.lark").read_text(
+        text = (Path(__file__).resolve().parents[2] / "grammar" / "matdiff.lark").read_text(
             "utf-8")
     # the grammar holds syntax only: which names are functions, the operator registry says
     names = sorted(_FUNCTIONS, key=lambda n: (-len(n), n))  # deterministic: the parser cache hits

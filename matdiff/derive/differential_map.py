@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import expr as E
+from ..errors import DerivationError, InternalError, ShapeError
+from ..ir import expr as E
+from ..language.typecheck import Typed, typecheck
 from .differential import Differentiator
-from .errors import DerivationError, InternalError, ShapeError
 from .gradient import settled
-from .typecheck import Typed, typecheck
 
 
 @dataclass
@@ -56,8 +56,8 @@ def unmarked(node: E.Node) -> E.Node:
 
 def differential_map(source: str | Typed, wrt: str, types=None,
                      check: bool = True) -> DifferentialResult:
+    from ..ops.matrix_functions import notes_for
     from .jacobian import NoMatrixForm, vec_jacobian
-    from .ops.matrix_functions import notes_for
 
     typed = typecheck(source, types) if isinstance(source, str) else source
     _check_wrt(typed, wrt)
@@ -90,8 +90,8 @@ def applied(df: E.Node, wrt: str, direction: E.Node) -> E.Node:
 
 
 def _self_check(out: DifferentialResult, seed: int = 1515) -> None:
+    from ..oracles.numeric import evaluate, find_point, random_direction, worst_of
     from .gradient import undefined_error
-    from .numeric import evaluate, find_point, random_direction, worst_of
 
     variables = out.typed.variables
     direction = direction_var(out.typed, out.wrt)
@@ -141,14 +141,14 @@ def _check_line(out: DifferentialResult) -> str:
 
 
 def _names(out: DifferentialResult) -> tuple[str, str]:
-    from .printing.unicode import UnicodePrinter
+    from ..printing.unicode import UnicodePrinter
 
     pv = UnicodePrinter().var_name(out.wrt)
     return ("dF" if not out.function.is_scalar else "df"), pv
 
 
 def differential_text(results: list[DifferentialResult]) -> str:
-    from .printing.unicode import UnicodePrinter
+    from ..printing.unicode import UnicodePrinter
 
     p = UnicodePrinter()
     lines = [f"F = {p.doc(results[0].function)}",
@@ -171,7 +171,7 @@ def differential_text(results: list[DifferentialResult]) -> str:
 
 
 def differential_latex(results: list[DifferentialResult]) -> str:
-    from .printing.latex import LatexPrinter
+    from ..printing.latex import LatexPrinter
 
     p = LatexPrinter()
     lines = []
@@ -185,9 +185,9 @@ def differential_latex(results: list[DifferentialResult]) -> str:
 
 
 def differential_json(results: list[DifferentialResult]) -> dict:
-    from .printing.latex import LatexPrinter
-    from .printing.text import to_text
-    from .printing.unicode import UnicodePrinter
+    from ..printing.latex import LatexPrinter
+    from ..printing.text import to_text
+    from ..printing.unicode import UnicodePrinter
 
     lp, up = LatexPrinter(), UnicodePrinter()
     out = {"expression": results[0].typed.source,
@@ -266,8 +266,8 @@ def _terms(n: E.Node) -> list[E.Node]:
 
 def check_differential(source: str, wrt: list[str] | str, claim: list[str] | str,
                        types=None) -> DifferentialVerdict:
-    from .numeric import evaluate, find_point, random_direction
-    from .printing.unicode import UnicodePrinter
+    from ..oracles.numeric import evaluate, find_point, random_direction
+    from ..printing.unicode import UnicodePrinter
 
     wrt = _one(wrt, "--wrt")
     claim = _one(claim, "--claim-differential")

@@ -7,12 +7,12 @@ where a value is used more than once."""
 
 from __future__ import annotations
 
-from .. import expr as E
-from ..differential import Differentiator
-from ..simplify import simplify
-from ..traceform import to_trace_form
+from ..derive.differential import Differentiator
+from ..derive.simplify import simplify
+from ..derive.traceform import to_trace_form
+from ..ir import expr as E
+from ..printing.unicode import UnicodePrinter
 from .steps import READ_OFF, SUM_USES, Method, Namer, Step, trivial
-from .unicode import UnicodePrinter
 
 
 def graph_nodes(f: E.Node, wrt: set[str]) -> list[E.Node]:

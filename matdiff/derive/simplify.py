@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from . import expr as E
+from ..ir import expr as E
 
 Monomial = tuple[Fraction, tuple[tuple[E.Node, Fraction], ...]]
 
@@ -319,7 +319,7 @@ def _sum(node: E.Node) -> E.Node:
     if x.op == "softmax" and x.shape[1] is E.ONE:
         return E.const(1)
     if x.op == "softmax_axis":
-        from .ops import axes
+        from ..ops import axes
 
         return axes.size(x, 2 if x.attr == 1 else 1)
     return node
@@ -362,7 +362,7 @@ def _stable_log(node: E.Node) -> E.Node | None:
     """log(1ᵀexp(Z)) → logsumexp(Z, 1), log(exp(Z)1) → logsumexp(Z, 2), log(sum(exp(z))) →
     logsumexp(z), log(softmax(Z, d)) → the log-softmax: the forms a person writes by hand,
     read as the operators whose values (and emitted code) are max-shifted."""
-    from .ops import axes
+    from ..ops import axes
 
     x = node.args[0]
     if x.op == "softmax_axis":

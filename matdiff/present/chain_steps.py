@@ -6,10 +6,10 @@ product is then multiplied out and transposed to the gradient."""
 
 from __future__ import annotations
 
-from .. import expr as E
-from ..differential import Differentiator
-from ..jacobian import NoMatrixForm, lift
-from ..simplify import simplify
+from ..derive.differential import Differentiator
+from ..derive.jacobian import NoMatrixForm, lift
+from ..derive.simplify import simplify
+from ..ir import expr as E
 from .backprop import graph_nodes
 from .steps import Method, Namer, Step
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import expr as E
-from .errors import DerivationError
+from ..errors import DerivationError
+from ..ir import expr as E
+from ..language.shapes import default_kind
+from ..language.typecheck import Typed, typecheck_system
 from .gradient import derive
 from .jacobian import jacobian
-from .shapes import default_kind
-from .typecheck import Typed, typecheck_system
 
 
 @dataclass

@@ -11,9 +11,9 @@ import functools
 import types
 from dataclasses import dataclass
 
-from . import expr as E
-from .codegen import function_name
-from .errors import MatdiffError
+from ..errors import MatdiffError
+from ..ir import expr as E
+from . import function_name
 
 _PACKAGES = {"jax": "jax", "torch": "torch"}
 
@@ -144,7 +144,7 @@ class NumpyFacing:
 
 def _emitted_fd(mod, args: dict, env: dict, variable: E.Node, direction, eps: float) -> float:
     """Central difference of the emitted f along `direction` in `variable`."""
-    from .numeric import to_public
+    from ..oracles.numeric import to_public
 
     name = variable.attr[0]
     plus, minus = dict(args), dict(args)
@@ -170,7 +170,7 @@ def verify_module(derivation, source: str, seed: int = 7) -> VerifyReport:
 
     import numpy as np
 
-    from .numeric import (
+    from ..oracles.numeric import (
         best_fd_error,
         find_point,
         from_public,

@@ -3,8 +3,8 @@ union-find. Knows nothing about syntax or the IR: typecheck.py drives it."""
 
 from __future__ import annotations
 
-from .errors import MatdiffError, ShapeError, Span
-from .expr import KINDS, ONE, Dim, Shape, dim_product
+from ..errors import MatdiffError, ShapeError, Span
+from ..ir.expr import KINDS, ONE, Dim, Shape, dim_product
 
 # SPEC §1: names spelled as lowercase Greek letters are scalars.
 GREEK_NAMES = frozenset(
@@ -164,7 +164,7 @@ class Dims:
         return tuple(self.dim(d, names) for d in shape)  # type: ignore
 
     def describe(self, shape: tuple[int, int]) -> str:
-        from .expr import shape_text
+        from ..ir.expr import shape_text
 
         return shape_text(self.resolve(shape))
 
@@ -175,7 +175,7 @@ def shape_conflict(what: str, left_text: str, left: str, right_text: str, right:
 
 
 def _reserved_names() -> frozenset[str]:
-    from .ops import function_names
+    from ..ops import function_names
 
     return frozenset(function_names())
 

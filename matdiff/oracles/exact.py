@@ -17,8 +17,8 @@ import signal
 import threading
 from dataclasses import dataclass
 
-from . import expr as E
-from .ops import ELEMENTWISE, table
+from ..ir import expr as E
+from ..ops import ELEMENTWISE, table
 
 EXACT = table("exact")  # op → the operator's declared SymPy evaluation (matdiff/ops)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import expr as E
-from ..simplify import simplify
-from .unicode import UnicodePrinter
+from ..derive.simplify import simplify
+from ..ir import expr as E
+from ..printing.unicode import UnicodePrinter
 
 _LEAVES = ("var", "const", "ones", "eye", "zero", "dvar")
 
@@ -101,7 +101,7 @@ def unicode_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[st
 
 def latex_with_names(nodes: list[E.Node], named: list[Named]) -> tuple[list[str], list[str]]:
     """unicode_with_names in LaTeX: a₁ is a_{1}, ∂f/∂a₂ is \frac{\\partial f}{\\partial a_{2}}."""
-    from .latex import LatexPrinter, latex_name
+    from ..printing.latex import LatexPrinter, latex_name
 
     def tex(name: str) -> str:
         if name.startswith("∂f/∂"):
@@ -188,7 +188,7 @@ def pairing_text(g: E.Node, linear: E.Node, printer: UnicodePrinter) -> str:
 
 
 def derivation_steps(result) -> list[tuple[str, str]]:
-    """(rule, line) pairs of the trace method, one rule per step (printing/steps.py); the
+    """(rule, line) pairs of the trace method, one rule per step (present/steps.py); the
     other methods are printing/methods.py."""
     from .steps import trace_method
 

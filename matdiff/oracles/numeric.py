@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import expr as E
-from .ops import ELEMENTWISE, rule, table
-from .ops.matrix_functions import DOMAIN as MATRIX_DOMAIN
+from ..ir import expr as E
+from ..ops import ELEMENTWISE, rule, table
+from ..ops.matrix_functions import DOMAIN as MATRIX_DOMAIN
 
 Env = dict[str, np.ndarray]
 
@@ -186,7 +186,7 @@ def _cond(m: np.ndarray) -> float:
 
 
 def _node_text(n: E.Node) -> str:
-    from .printing.unicode import to_unicode
+    from ..printing.unicode import to_unicode
 
     text = to_unicode(n)
     return text if len(text) <= 40 else text[:37] + "…"

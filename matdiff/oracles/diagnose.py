@@ -13,12 +13,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..derive.gradient import derive
+from ..errors import DerivationError, ShapeError
+from ..ir import expr as E
+from ..language.typecheck import typecheck
+from ..printing.unicode import to_unicode
 from . import exact
-from . import expr as E
-from .errors import DerivationError, ShapeError
-from .gradient import derive
-from .printing.unicode import to_unicode
-from .typecheck import typecheck
 
 
 @dataclass
@@ -54,8 +54,8 @@ def _merged_dims(alone, combined) -> list[tuple[str, str]]:
 
 def _plain(text: str) -> str:
     """The text in the plain language (LaTeX read back as the plain language), bracketed."""
-    from .latex_syntax import to_plain
-    from .reader import parse_syntax
+    from ..language.latex_syntax import to_plain
+    from ..language.reader import parse_syntax
 
     return to_plain(parse_syntax(text))
 
@@ -63,7 +63,7 @@ def _plain(text: str) -> str:
 def _check_fits(expr: str, claim: str, types):
     """Type the claim together with f, so a claim whose dimensions contradict the
     expression's (e.g. A*B where A's columns and B's rows differ) is a shape error."""
-    from .reader import INPUT_MODE
+    from ..language.reader import INPUT_MODE
 
     expr_plain, claim_plain = _plain(expr), _plain(claim)
     prefix = f"0*sum({expr_plain}) + 0*sum("
@@ -110,9 +110,9 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     convention "cookbook": for a symmetric/spd X the claim is the Matrix Cookbook's 2G − diag(G);
     prove: True runs the exact SymPy step whenever the numbers agree; "auto" only where it
     decides something the numbers cannot (piecewise claims) or with `steps`."""
-    from .latex_syntax import KNOWN_NAMES
-    from .shapes import probability_names
-    from .simplify import assume_sums_to_one
+    from ..derive.simplify import assume_sums_to_one
+    from ..language.latex_syntax import KNOWN_NAMES
+    from ..language.shapes import probability_names
 
     if layout not in LAYOUTS:
         raise DerivationError(f"unknown layout {layout!r}: use numerator or denominator")
@@ -242,7 +242,7 @@ def _target(expr, wrt, types, steps, target) -> _Target:
         result = derive(expr, [wrt], types, steps=steps)
         return _Target(result.typed, result.f, dict(result.gradients), f"∂f/∂{wrt}",
                        "gradient", result)
-    from .jacobian import hessian, jacobian
+    from ..derive.jacobian import hessian, jacobian
 
     if target == "jacobian":
         out = jacobian(expr, wrt, types)
@@ -259,7 +259,7 @@ def _target(expr, wrt, types, steps, target) -> _Target:
 
 
 def _with_root(typed, root):
-    from .typecheck import Typed
+    from ..language.typecheck import Typed
 
     return Typed(root, typed.source, typed.variables, getattr(typed, "context_kinds", {}))
 
@@ -271,7 +271,7 @@ def _sym(node):
 def _cookbook(g):
     """The Matrix Cookbook's gradient for a symmetric X from matdiff's symmetric G:
     2G − diag(G) (it differentiates by the independent entries X_ij, i ≤ j)."""
-    from .simplify import simplify
+    from ..derive.simplify import simplify
 
     return simplify(E.sub(E.scale(E.const(2), g), E.diag_embed(E.diag_extract(g))))
 
@@ -503,7 +503,7 @@ def _first_nonzero(residue) -> str:
 
 def _steps(target) -> str:
     """The derivation the verdict rests on (numbered as `grad --steps` prints it)."""
-    from .printing.report import derivation_steps
+    from ..present.report import derivation_steps
 
     if target.what == "gradient":
         return "\n".join(f"{i:3d}. {line}   [{rule}]" for i, (rule, line) in
@@ -619,7 +619,7 @@ def _relation(samples, wrt: str, label: str | None = None) -> str | None:
 
 def _long_literals(node) -> list[tuple[str, int]]:
     """Decimal literals of 12 or more significant digits (a truncated π or √2), as printed."""
-    from .printing.base import format_number
+    from ..printing.base import format_number
 
     out = []
     for n in E.walk(node):
@@ -725,7 +725,7 @@ def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label
 
 def _expand(node, limit: int = 12) -> list:
     """The node as a list of terms, products distributed over sums: (A + Aᵀ)X → AX, AᵀX."""
-    from .simplify import simplify
+    from ..derive.simplify import simplify
 
     if node.op == "add":
         out = []
@@ -824,7 +824,7 @@ def _difference(result, wrt, claim_typed, points):
 
 
 def _simplified(node):
-    from .simplify import simplify
+    from ..derive.simplify import simplify
 
     return simplify(node)
 
@@ -894,7 +894,7 @@ def read_batch(path: str) -> list[tuple[int, dict | str]]:
 
 def grade_batch(path: str, types=None, **options) -> list[BatchRow]:
     """Check every row; a malformed row is reported in its place and the batch goes on."""
-    from .errors import MatdiffError
+    from ..errors import MatdiffError
 
     out = []
     for line, fields in read_batch(path):

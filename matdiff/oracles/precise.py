@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import expr as E
+from ..ir import expr as E
 
 DIGITS = 50
 TOLERANCE = 1e-30  # relative; 20 digits of headroom over the working precision
@@ -36,7 +36,7 @@ def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict 
     """node's value as an mpmath matrix; variables from float64 arrays (converted exactly).
     Raises Unsupported for an operation without a rule here, ZeroDivisionError or
     ValueError where the value does not exist."""
-    from .ops import ELEMENTWISE, table
+    from ..ops import ELEMENTWISE, table
 
     mp = _mp()
     values = cache if cache is not None else {}

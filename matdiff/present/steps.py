@@ -20,12 +20,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from .. import expr as E
-from ..differential import RULES
-from ..simplify import simplify
-from ..traceform import PEEL
-from .latex import LatexPrinter
-from .unicode import UnicodePrinter
+from ..derive.differential import RULES
+from ..derive.simplify import simplify
+from ..derive.traceform import PEEL
+from ..ir import expr as E
+from ..printing.latex import LatexPrinter
+from ..printing.unicode import UnicodePrinter
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _counter = itertools.count(1)

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Iterable
 from fractions import Fraction
 
-from .errors import DerivationError
+from ..errors import DerivationError
 
 # ---------------------------------------------------------------- dimensions and shapes
 

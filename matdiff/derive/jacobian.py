@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import expr as E
+from ..errors import DerivationError, InternalError
+from ..ir import expr as E
+from ..language.typecheck import Typed, typecheck
 from .differential import Differentiator
-from .errors import DerivationError, InternalError
 from .gradient import derive, settled
-from .typecheck import Typed, typecheck
 
 
 class NoMatrixForm(DerivationError):
@@ -374,7 +374,7 @@ def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> Li
 def direction_name(taken) -> str:
     """A name for the direction V of H[V] that no variable of the expression uses: V, V_dir,
     dir_V, then V1, V2, … (there is always a free one)."""
-    from .printing.unicode import UnicodePrinter
+    from ..printing.unicode import UnicodePrinter
 
     shown = UnicodePrinter().var_name
     printed = {shown(n) for n in taken}  # V1 prints as V₁: never clash with a variable V₁
@@ -410,8 +410,8 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
     "not checked", or bad input when f itself is undefined everywhere)."""
     import numpy as np
 
+    from ..oracles.numeric import evaluate, find_point, random_direction, worst_of
     from .gradient import undefined_error
-    from .numeric import evaluate, find_point, random_direction, worst_of
 
     variables = out.typed.variables
     rng = np.random.default_rng(seed)
@@ -452,7 +452,7 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
 
 def _applied(out: LinearMapResult, env, sizes, direction):
     """The derived linear map applied to a direction: H[V], J·v, or J·vec(V)."""
-    from .numeric import evaluate
+    from ..oracles.numeric import evaluate
 
     if out.direction is not None:
         return evaluate(out.result, {**env, out.direction.attr[0]: direction}, sizes)
@@ -474,7 +474,7 @@ class _Program:
 
 
 def extras_for(results: list[LinearMapResult]):
-    from .codegen import Extra, function_name
+    from ..codegen import Extra, function_name
 
     out = []
     for r in results:
@@ -499,7 +499,7 @@ def extras_for(results: list[LinearMapResult]):
 
 def jacobian_module(source: str, wrt: list[str], types=None) -> tuple[str, list]:
     results = [jacobian(source, w, types) for w in dict.fromkeys(wrt)]
-    from .codegen import numpy_module
+    from ..codegen import numpy_module
 
     program = _Program(results[0].typed, results[0].typed.root, [], {})
     return numpy_module(program, extras_for(results)), results
@@ -515,9 +515,16 @@ def verify_extras(results: list[LinearMapResult], source: str, seed: int = 11):
     emitted f (Jacobian) or of the reference gradient (Hessian)."""
     import numpy as np
 
-    from .codegen import function_name
-    from .numeric import evaluate, find_point, from_public, random_direction, to_public, worst_of
-    from .verify import VerifyReport, load_module
+    from ..codegen import function_name
+    from ..codegen.verify import VerifyReport, load_module
+    from ..oracles.numeric import (
+        evaluate,
+        find_point,
+        from_public,
+        random_direction,
+        to_public,
+        worst_of,
+    )
 
     mod = load_module(source)
     lines, worst = [], 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from contextvars import ContextVar
 
-from .errors import ParseError
+from ..errors import ParseError
 from .latex_syntax import parse_latex
 from .syntax import Syn, parse_plain
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import expr as E
-from .unicode import UnicodePrinter
+from ..ir import expr as E
+from ..printing.unicode import UnicodePrinter
 
 
 def label(node: E.Node, printer: UnicodePrinter) -> str:

@@ -10,12 +10,12 @@ import difflib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import expr as E
+from ..errors import DerivationError, InternalError
+from ..ir import expr as E
+from ..language.typecheck import Typed, typecheck
 from .differential import Differentiator
-from .errors import DerivationError, InternalError
 from .simplify import simplify
 from .traceform import PeelStep, to_trace_form
-from .typecheck import Typed, typecheck
 
 SYMMETRIC_KINDS = ("symmetric", "spd")
 
@@ -99,7 +99,7 @@ def self_check(result: Derivation, seed: int = 12345) -> None:
     """Never a silent wrong answer: compare every gradient with central differences at a
     point where every operation is defined. A comparison that cannot be made is reported as
     such (result.checked False, result.check_reason), never as a pass."""
-    from .numeric import check_gradients
+    from ..oracles.numeric import check_gradients
 
     outcome = check_gradients(result.f, result.gradients, result.typed.variables, seed=seed)
     if not outcome.checked:
@@ -111,7 +111,7 @@ def self_check(result: Derivation, seed: int = 12345) -> None:
         return
     bad = [c for c in outcome.checks if not c.ok]
     if bad:
-        from .printing.text import to_text
+        from ..printing.text import to_text
 
         names = ", ".join(f"{c.name} (relative error {c.max_rel_error:.2g})" for c in bad)
         raise InternalError(

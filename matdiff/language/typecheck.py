@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import expr as E
-from . import printing  # noqa: F401  (registers how IR nodes print: str(node))
-from .errors import MatdiffError, ParseError, ShapeError
-from .ops import CALLS, RESERVED, canonical, function_names
+from .. import printing  # noqa: F401  (registers how IR nodes print: str(node))
+from ..derive.simplify import stable_form
+from ..errors import MatdiffError, ParseError, ShapeError
+from ..ir import expr as E
+from ..ops import CALLS, RESERVED, canonical, function_names
 from .reader import parse_syntax
 from .shapes import Dims, check_kinds, default_kind
-from .simplify import stable_form
 from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary
 
 FUNCTION_NAMES = function_names()  # from the operator registry (matdiff/ops/language.py)

@@ -6,8 +6,8 @@ not depend on any variable of interest give zero, which the builders drop on sig
 
 from __future__ import annotations
 
-from . import expr as E
-from .ops import rule, table
+from ..ir import expr as E
+from ..ops import rule, table
 
 
 class Differentiator:

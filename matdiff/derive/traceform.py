@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import expr as E
-from .errors import InternalError
-from .ops import table
+from ..errors import InternalError
+from ..ir import expr as E
+from ..ops import table
 
 PEEL = table("peel")  # op → the operator's declared transpose rule (matdiff/ops)
 

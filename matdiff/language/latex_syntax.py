@@ -24,8 +24,8 @@ import re
 from contextvars import ContextVar
 from functools import lru_cache
 
-from .errors import ParseError
-from .ops import CALLS, RESERVED, function_names
+from ..errors import ParseError
+from ..ops import CALLS, RESERVED, function_names
 from .syntax import (
     PARSE_STATE,
     Call,
@@ -716,7 +716,7 @@ def _grammar_text() -> str:
     packaged = resources.files("matdiff").joinpath("grammar", "latex.lark")
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    return (Path(__file__).resolve().parent.parent / "grammar" / "latex.lark").read_text("utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "latex.lark").read_text("utf-8")
 
 
 _LABELS = {"_RPAR": "')'", "_RBRACE": "'}'", "NORM_CLOSE": "a closing \\|",

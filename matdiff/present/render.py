@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import expr as E
-from .latex import LatexPrinter
+from ..ir import expr as E
+from ..printing.latex import LatexPrinter
+from ..printing.text import to_text
+from ..printing.unicode import UnicodePrinter
 from .report import (
     differential_latex,
     differential_text,
@@ -14,8 +16,6 @@ from .report import (
     shared_intermediates,
     unicode_with_names,
 )
-from .text import to_text
-from .unicode import UnicodePrinter
 
 
 @dataclass

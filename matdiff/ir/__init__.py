@@ -1,0 +1,2 @@
+"""The typed IR: immutable, interned nodes with symbolic shapes, and their normalising
+builders."""

@@ -1,0 +1,2 @@
+"""The expression language: text → syntax nodes (plain or LaTeX) → typed IR
+with symbolic shapes."""

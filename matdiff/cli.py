@@ -57,6 +57,30 @@ class _Parser(argparse.ArgumentParser):
         raise MatdiffError(f"{message} (see '{self.prog} --help')")
 
 
+def _unknown_options(parser, args, extras: list[str]) -> str:
+    """What is wrong with options the command does not take: an option of another command
+    (--steps on hessian) is said so, with the command's own options; a typo gets the nearest."""
+    import difflib
+
+    sub = None
+    for action in parser._actions:  # argparse keeps its subparsers here
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices.get(args.command)
+    own = sorted(k for k in (sub._option_string_actions if sub else {}) if k.startswith("--"))
+    prog = f"matdiff {args.command}" if args.command else "matdiff"
+    for w in extras:
+        name = w.split("=", 1)[0]
+        if not name.startswith("-"):
+            continue
+        if name in _VALUE_OPTIONS | _FLAG_OPTIONS | {"--target", "--method", "--input"}:
+            return (f"{name} is not an option of '{prog}' (its options: {', '.join(own)}; "
+                    f"see '{prog} --help')")
+        close = difflib.get_close_matches(name, own, n=1)
+        if close:
+            return f"unknown option {name} for '{prog}': did you mean {close[0]}?"
+    return f"unrecognized arguments: {' '.join(extras)} (see '{prog} --help')"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="matdiff", description=(
         "Symbolic matrix calculus: derive gradients of scalar functions of matrices the way "
@@ -703,7 +727,9 @@ def _dispatch(argv: list[str], out, session: dict) -> int:
             raise MatdiffError(f"repl takes no arguments, got {' '.join(argv[1:])!r} "
                                "(see 'matdiff repl --help')")
         return repl(main, out=out)
-    args = parser.parse_args(_split_argv(argv))
+    args, extras = parser.parse_known_args(_split_argv(argv))
+    if extras:
+        raise MatdiffError(_unknown_options(parser, args, extras))
     if getattr(args, "version", False) and args.command is None:
         out.write(f"matdiff {version()}\n")
         return EXIT_OK

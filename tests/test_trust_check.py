@@ -303,3 +303,12 @@ def test_claim_errors_keep_their_hint():
     with pytest.raises(MatdiffError) as info:
         check_claim("sum(sigmoid(x))", "x", "sigmoid(x).*(1 - sigmoid(x))")
     assert "vector(1)" in info.value.render()
+
+
+def test_an_option_of_another_command_is_named_as_such():
+    proc = _run("hessian", "x'*A*x", "--wrt", "x", "--steps")
+    assert proc.returncode == 2
+    assert "--steps is not an option of 'matdiff hessian'" in proc.stderr
+    assert "did you mean --steps" not in proc.stderr  # the old, self-contradicting hint
+    proc = _run("grad", "x'*x", "--wrt", "x", "--stpes")
+    assert proc.returncode == 2 and "did you mean --steps?" in proc.stderr

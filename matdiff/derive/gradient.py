@@ -14,7 +14,7 @@ from ..errors import DerivationError, InternalError
 from ..ir import expr as E
 from ..language.typecheck import Typed, typecheck
 from .differential import Differentiator
-from .simplify import simplify
+from .simplify import simplify, simplify_many
 from .traceform import PeelStep, to_trace_form
 
 SYMMETRIC_KINDS = ("symmetric", "spd")
@@ -65,18 +65,21 @@ def derive(source: str | Typed, wrt: list[str] | str, types: dict[str, str] | No
     linear_adjoints: dict[E.Node, E.Node] = {}
     raw = to_trace_form(df, peel_steps, linear_adjoints)
 
-    gradients, unconstrained = {}, {}
+    # every result simplified together: one fixed point over all of them, so the shared
+    # subexpressions of gradients and intermediates (∂l/∂a₂ in a network) are rewritten once
+    pending: list[E.Node] = []
     for name in wrt:
         v = typed.variables[name]
         g0 = raw.get(name, E.zero(v.shape))
-        unconstrained[name] = settled(g0)
-        gradients[name] = settled(symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0)
+        pending += [g0, symmetric_part(g0) if v.attr[1] in SYMMETRIC_KINDS else g0]
     # ∂f/∂(intermediate) for every intermediate whose differential was peeled: the names a
     # person gives to shared factors (∂l/∂a₂ in a network)
-    adjoints = {}
-    for primal, d_primal in differ.cache.items():
-        if primal.op != "var" and d_primal in linear_adjoints:
-            adjoints[primal] = simplify(linear_adjoints[d_primal])
+    primals = [p for p, d in differ.cache.items() if p.op != "var" and d in linear_adjoints]
+    pending += [linear_adjoints[differ.cache[p]] for p in primals]
+    done = simplify_many(pending)
+    unconstrained = {name: done[2 * i] for i, name in enumerate(wrt)}
+    gradients = {name: done[2 * i + 1] for i, name in enumerate(wrt)}
+    adjoints = dict(zip(primals, done[2 * len(wrt):]))
     result = Derivation(typed, wrt, df, gradients, unconstrained, diff_steps or [],
                         peel_steps or [], adjoints)
     if check:

@@ -33,6 +33,19 @@ def simplify(node: E.Node) -> E.Node:
     return node
 
 
+def simplify_many(nodes: list[E.Node]) -> list[E.Node]:
+    """simplify of each node, as one fixed point over all of them: each pass shares one memo
+    across the nodes, so their common subexpressions are rewritten once per pass."""
+    nodes = list(nodes)
+    for _ in range(MAX_PASSES):
+        rewrite = Simplifier()
+        again = [rewrite(n) for n in nodes]
+        if all(a is n for a, n in zip(again, nodes)):
+            return nodes
+        nodes = again
+    return nodes
+
+
 class Simplifier:
     """One bottom-up pass. Its memo (node → simplified node) belongs to the pass; a rule that
     builds a new expression simplifies it with the same pass (self(...)), so shared

@@ -173,12 +173,28 @@ def _grad(req: dict) -> dict:
         "check": check_line(derivation),
         "methods": [{"name": "trace", "title": "differential, trace form",
                      "steps": [{"rule": rule, "line": line} for rule, line in report.steps],
-                     "notes": report.notes}],
+                     "notes": report.notes}] + _other_methods(derivation),
         "text": grad_text(derivation),
         "code": _code(result),
         "graph": graph,
     }
     return {"status": 200, "body": body}
+
+
+def _other_methods(derivation) -> list[dict]:
+    """The notes' other two methods: backprop on the graph, the chain of Jacobians (which says
+    why when it does not apply, e.g. for a matrix variable)."""
+    from ..present.methods import method_steps
+
+    out = []
+    for name, title in (("backprop", "backprop on the computation graph"),
+                        ("jacobian", "chain rule, product of Jacobians")):
+        method = method_steps(derivation, name)
+        out.append({"name": name, "title": title,
+                    "steps": [{"rule": rule, "line": line}
+                              for rule, line in method.text_lines()],
+                    "notes": [method.message] if method.message else []})
+    return out
 
 
 def _code(result) -> dict:

@@ -132,8 +132,10 @@ class Simplifier:
         return sum(1 for f in node.args if f.op == "transpose") if node.op == "matmul" else 0
 
     def _diag_extract(self, node: E.Node) -> E.Node:
-        """diag(u·rᵀ) = u ⊙ r for a column u and a row rᵀ."""
+        """diag(u·rᵀ) = u ⊙ r for a column u and a row rᵀ; diag(Xᵀ) = diag(X)."""
         x = node.args[0]
+        if x.op == "transpose":
+            return self(E.diag_extract(x.args[0]))
         if x.op == "matmul" and x.args[0].shape[1] is E.ONE:
             u = x.args[0]
             row = E.matmul(*x.args[1:])
@@ -166,11 +168,85 @@ class Simplifier:
                  if number != 0]
         if not parts:
             return E.zero(node.shape)
-        parts.sort(key=lambda t: split(t)[0] < 0)  # positive terms first (stable)
+        if len(parts) > 1:
+            pulled = self._common_denominator(parts)
+            if pulled is None:
+                pulled = self._common_coefficient(parts)
+            if pulled is not None:
+                return pulled
+        bodies = {split(t)[2] for t in parts}
+
+        def order(t):  # positive terms first (stable), and A before Aᵀ: A + Aᵀ, not Aᵀ + A
+            number, _, body = split(t)
+            return number < 0, body.op == "transpose" and body.args[0] in bodies
+
+        parts.sort(key=order)
         if len(parts) > 1 and all(split(t)[0] < 0 for t in parts):  # −a − b → −(a + b)
             return E.neg(self._add(E.add(*[self(E.neg(t)) for t in parts])))
         total = E.add(*parts)
         return self._factor(total) if total.op == "add" else total
+
+    def _common_denominator(self, parts: list[E.Node]) -> E.Node | None:
+        """a/D + b·c/D² → (a·D + b·c)/D²: a scalar divisor D of every term comes out at its
+        highest power (the quotient rule's form, (2(xᵀAx)x − (xᵀx)(A + Aᵀ)x)/(xᵀAx)²)."""
+        splits = [split(t) for t in parts]
+        first = splits[0][1]
+        for atom in sorted(first, key=lambda a: _atom_order((a, first[a]))):
+            exponents = [atoms.get(atom, 0) for _, atoms, _ in splits]
+            if all(e < 0 for e in exponents):
+                low = min(exponents)
+                inner = [assemble(number, {**atoms, atom: atoms[atom] - low}, body)
+                         for number, atoms, body in splits]
+                return E.scale(E.power(atom, E.const(low)), self(E.add(*inner)))
+        return None
+
+    def _common_coefficient(self, parts: list[E.Node]) -> E.Node | None:
+        """c·A + c·B → c·(A + B) for the terms that share a scalar factor c (the same scalar
+        atoms, or, without atoms, the same number up to sign): when they are the whole sum
+        (2Ax − 2y → 2(Ax − y)), or when their sum collects or factors to one term
+        (c + (xᵀx)·Aᵀx + (xᵀx)·Ax → c + (xᵀx)·(A + Aᵀ)x)."""
+        groups: dict[object, list[int]] = {}
+        splits = [split(t) for t in parts]
+        for i, (number, atoms, _) in enumerate(splits):
+            key = frozenset(atoms.items()) if atoms else abs(number)
+            groups.setdefault(key, []).append(i)
+        for key, members in groups.items():
+            if len(members) < 2 or key == 1:
+                continue
+            if isinstance(key, frozenset):
+                coef = coefficient(Fraction(1), dict(key))
+                rests = [assemble(splits[i][0], {}, splits[i][2]) for i in members]
+            else:
+                coef = E.const(key)
+                rests = [assemble(splits[i][0] / key, {}, splits[i][2]) for i in members]
+            inner = self(E.add(*rests))
+            if len(members) < len(parts) and inner.op == "add":
+                continue
+            if len(members) < len(parts) and split(inner)[2].op == "add":
+                continue
+            pulled = self(E.scale(coef, inner))
+            rest = [parts[i] for i in range(len(parts)) if i not in members]
+            if not rest:
+                return pulled
+            return self(E.add(*rest, pulled))
+        return None
+
+    def _scale(self, node: E.Node) -> E.Node:
+        """−2Aᵀ(y − Ax) → 2Aᵀ(Ax − y): a minus sign and a difference inside cancel, so that
+        (y − Ax)ᵀ(y − Ax) and (Ax − y)ᵀ(Ax − y) print the same gradient."""
+        out = _scale(node)
+        number, atoms, body = split(out)
+        if number >= 0:
+            return out
+        factors = body.args if body.op == "matmul" else (body,)
+        flips = [i for i, f in enumerate(factors) if _difference(f)]
+        if len(flips) != 1:
+            return out
+        i = flips[0]
+        flipped = self(E.add(*[self(E.neg(t)) for t in factors[i].args]))
+        rebuilt = flipped if body.op != "matmul" else \
+            E.matmul(*factors[:i], flipped, *factors[i + 1:])
+        return assemble(-number, atoms, rebuilt)
 
     def _expanded_terms(self, node: E.Node):
         """The terms of a sum, with scaled sums inside it multiplied out: a + c(b + d) → a, cb,
@@ -306,6 +382,12 @@ def assemble(number: Fraction, atoms: dict[E.Node, Fraction], body: E.Node) -> E
     return E.scale(coef, body) if not E.is_const(coef, 1) else body
 
 
+def _difference(node: E.Node) -> bool:
+    """node is a − b: a sum of one positive and one negative term."""
+    return node.op == "add" and len(node.args) == 2 and \
+        [split(t)[0] < 0 for t in node.args] == [False, True]
+
+
 def _scale(node: E.Node) -> E.Node:
     return assemble(*split(node))
 
@@ -343,7 +425,7 @@ RULES = {  # op → rule(simplifier, node)
     "matmul": Simplifier._matmul,
     "diag_extract": Simplifier._diag_extract,
     "hadamard": lambda s, node: _hadamard(node),
-    "scale": lambda s, node: _scale(node),
+    "scale": Simplifier._scale,
     "pow": lambda s, node: _pow(node),
     "transpose": Simplifier._transpose,
     "add": Simplifier._add,

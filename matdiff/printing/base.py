@@ -171,8 +171,11 @@ class Printer:
             if prec < PRODUCT:
                 text = self.paren(text)
             return self.minus + text, min(UNARY, max(prec, PRODUCT))
-        if coef.op == "pow" and coef.args[1].op == "const" and coef.args[1].attr == -1:
-            return self.divide(self.at(x, PRODUCT), self.at(coef.args[0], POWER)), PRODUCT
+        if coef.op == "pow" and coef.args[1].op == "const" and coef.args[1].attr < 0 and \
+                coef.args[1].attr.denominator == 1:  # x/D, and x/D² for D⁻²·x
+            k = -coef.args[1].attr
+            den = coef.args[0] if k == 1 else E.power(coef.args[0], E.const(k))
+            return self.divide(self.at(x, PRODUCT), self.at(den, POWER)), PRODUCT
         return self.scale_text(coef, x), PRODUCT
 
     def scale_text(self, coef, x) -> str:

@@ -16,8 +16,9 @@ broadcast as b*vector(1)'. `n` is the feature size, the batch is fixed per probl
     attention_N128                        ‖Wv X softmax((Wk X)ᵀ(Wq X)/c, 1) − Y‖²_F
 
 Wire into bench/bench_codegen.py with `from batch_problems import PROBLEMS` (the lead owns it);
-run alone with `python bench/batch_problems.py [n]`, which checks every hand gradient against
-the emitted module of matdiff and times f_and_grad of both."""
+run alone with `python bench/batch_problems.py [n [rounds]]`, which checks every hand gradient
+against the emitted module of matdiff and times f_and_grad of both (the best of `rounds`
+interleaved rounds of 20 calls each)."""
 
 from __future__ import annotations
 
@@ -192,11 +193,11 @@ def _module(p):
     return matdiff.grad(p.expr, p.wrt, types=types).compile()
 
 
-def _best(fn, repeats=20):
+def _best(fn, repeats=20, rounds=5):
     import time
 
     best = float("inf")
-    for _ in range(5):
+    for _ in range(rounds):
         t = time.perf_counter()
         for _ in range(repeats):
             fn()
@@ -211,6 +212,7 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     args = argv if argv is not None else sys.argv[1:]
     n = int(args[0]) if args else 64
+    rounds = int(args[1]) if len(args) > 1 else 15
     rng = np.random.default_rng(0)
     print(f"{'problem':<20} {'max rel err':>12} {'emitted µs':>11} {'hand µs':>9} {'ratio':>6}")
     for p in PROBLEMS:
@@ -221,8 +223,10 @@ def main(argv=None):
         err = max([abs(f - hf) / max(1.0, abs(hf))] + [
             float(np.max(np.abs(g[w] - hg[w])) / max(1.0, np.max(np.abs(hg[w]))))
             for w in p.wrt])
-        t_mod = _best(lambda: mod.f_and_grad(**data))
-        t_hand = _best(lambda: p.grad(**data))
+        t_mod, t_hand = float("inf"), float("inf")
+        for _ in range(rounds):  # interleaved, so that a busy machine slows both alike
+            t_mod = min(t_mod, _best(lambda: mod.f_and_grad(**data), rounds=1))
+            t_hand = min(t_hand, _best(lambda: p.grad(**data), rounds=1))
         print(f"{p.name:<20} {err:12.1e} {t_mod * 1e6:11.1f} {t_hand * 1e6:9.1f} "
               f"{t_mod / t_hand:6.2f}")
 

@@ -10,7 +10,8 @@ and softplus. Everything else (the operators' own spellings) comes from the ops 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..derive.simplify import logistic_argument
 from ..errors import DerivationError
@@ -70,6 +71,18 @@ class LoweringContext:
     names: dict[E.Node, str]  # materialised nodes → Python variable
     dims: dict[E.Dim, str]  # symbolic dimension → expression giving its size
     like: str = ""  # keyword arguments giving new arrays the inputs' dtype (and device)
+    # `NAME = text` as a statement of the body (set by Body), and what `once` has emitted
+    emit: Callable[[str, str], str] | None = None
+    shared: dict = field(default_factory=dict)
+    nodes: frozenset = frozenset()  # every node of the body's plan
+
+    def once(self, key, text: str, stem: str = "m") -> str:
+        """The name of `text` computed once per function body for `key` (e.g. ("eigh", X):
+        one eigendecomposition that f and the gradient share); never across calls."""
+        name = self.shared.get(key)
+        if name is None:
+            name = self.shared[key] = self.emit(stem, text)
+        return name
 
     def dim(self, d: E.Dim) -> str:
         return "1" if d is E.ONE else self.dims[d]
@@ -151,8 +164,10 @@ class Body:
         self.inverses: dict[E.Node, str] = {}
         self.bound_dims: set[E.Dim] = set()  # sizes named _m, _n, … for run-time choices
         self.counter = 0  # temporaries t1, t2, …
-        self.ctx = LoweringContext({}, emitter.dims, self.LIKE)
+        self.ctx = LoweringContext({}, emitter.dims, self.LIKE, self._statement,
+                                   nodes=frozenset(self.plan.order))
         self.lse_softmax: dict[E.Node, tuple[str, str]] = {}
+        self.axis_pairs: dict[tuple, tuple[str, str]] = {}
 
     # ------------------------------------------------ what a backend spells
 
@@ -177,6 +192,14 @@ class Body:
 
     def softplus(self, z: str) -> str:
         raise NotImplementedError
+
+    def dot(self, a: str, b: str) -> str:
+        """Σ a ⊙ b over every entry."""
+        return f"{self.XP}.vdot({a}, {b})"
+
+    def axis_sum(self, x: str, axis: int) -> str:
+        """The sums down the columns (axis 0) or along the rows (axis 1) of a matrix."""
+        return f"{self.XP}.sum({x}, {axis})"
 
     def matrix_product(self, a: E.Node, b: E.Node) -> str | None:
         """A backend's own spelling of a matrix product (None: a @ b)."""
@@ -222,6 +245,26 @@ class Body:
             self.lines.append(f"    {names[0]}, {names[1]} = _logsumexp_softmax("
                               f"{strip(self.expr(z))})")
             self.lse_softmax[z] = names
+        return names
+
+    def _statement(self, stem: str, text: str) -> str:
+        name = python_name(stem, self.taken)
+        self.lines.append(f"    {name} = {strip(text)}")
+        return name
+
+    def axis_pair(self, key: tuple, kind: str) -> tuple[str, str]:
+        """(log softmax(Z, d) or logsumexp(Z, d), softmax(Z, d)) from one pass of
+        exponentials, named once."""
+        names = self.axis_pairs.get(key)
+        if names is None:
+            z, d = key
+            label = self.em.labels.get(self.plan.softmax_axis[key])
+            names = (python_name(self.temporary(), self.taken),
+                     python_name(label or self.temporary(), self.taken))
+            helper = "_log_softmax_softmax_axis" if kind == "log" else "_logsumexp_softmax_axis"
+            self.lines.append(f"    {names[0]}, {names[1]} = {helper}({strip(self.expr(z))}, "
+                              f"{d - 1})")
+            self.axis_pairs[key] = names
         return names
 
     def temporary(self) -> str:
@@ -371,6 +414,30 @@ class Body:
             return None
         return self.lse_and_softmax(n.args[0])[n.op == "softmax"]
 
+    def _fused_axis(self, n: E.Node) -> str | None:
+        """softmax(Z, d) with log softmax(Z, d) (or logsumexp(Z, d)): one pass of exponentials."""
+        key = (n.args[0], n.attr)
+        kind = self.plan.fused_axis.get(key)
+        if kind is None or (n.op == "logsumexp_axis" and kind == "log"):
+            return None
+        return self.axis_pair(key, kind)[n.op == "softmax_axis"]
+
+    def _broadcast(self, n: E.Node) -> str:
+        """b·1ᵀ (attr 1) or 1·rᵀ (attr 0) as a broadcastable view, never formed (the plan
+        makes one only where it meets a full matrix entry by entry)."""
+        v = self.expr(n.args[0])
+        if not v.isidentifier() and strip(v) == v:
+            v = f"({v})"
+        return f"{v}[:, None]" if n.attr == 1 else f"{v}[None, :]"
+
+    def _sum_of_product(self, n: E.Node) -> str | None:
+        """sum(A ⊙ B) as one dot product: A ⊙ B is never formed."""
+        x = n.args[0]
+        if x.op != "hadamard" or len(x.args) != 2 or x in self.ctx.names or \
+                x.args[0].shape != x.args[1].shape:
+            return None
+        return self.dot(self.expr(x.args[0]), self.expr(x.args[1]))
+
     def _sigmoid_from_softplus(self, n: E.Node) -> str | None:
         """σ(z) = exp(z − softplus(z)) when softplus(z) is computed: one exponential."""
         softplus = self.ctx.names.get(self.plan.softplus.get(n.args[0]))
@@ -398,6 +465,12 @@ class Body:
             return f"{self.solve(x, not transposed, f'{self.expr(a)}.T')}.T"
         if a.is_scalar or b.is_scalar:  # u(vᵀw): a 1×1 factor is a number, not a matrix
             return f"({self.expr(a)} * {self.expr(b)})"
+        if a.op == "ones" and a.shape[0] is E.ONE:  # 1ᵀB: the sums down B's columns
+            return self.axis_sum(self.expr(b), 0) if b.kind == "matrix" else \
+                f"{self.XP}.sum({self.expr(b)})"
+        if b.op == "ones" and b.shape[1] is E.ONE:  # A1: the sums along A's rows
+            return self.axis_sum(self.expr(a), 1) if a.kind == "matrix" else \
+                f"{self.XP}.sum({self.expr(a)})"
         if a.op == "diag_embed":  # diag(v)·B scales the rows of B
             v = self.expr(a.args[0])
             return f"({v} * {self.expr(b)})" if is_vector(b) else \
@@ -437,6 +510,10 @@ Body.SPECIAL = {
     "softmax": [Body._fused_with_softmax],
     "fn:sigmoid": [Body._sigmoid_from_softplus],
     "fn:sigmoid'": [Body._dsigmoid_from_sigmoid],
-    "sum": [Body._dot_of_square],
+    "sum": [Body._dot_of_square, Body._sum_of_product],
+    "broadcast": [Body._broadcast],
+    "log_softmax_axis": [Body._fused_axis],
+    "logsumexp_axis": [Body._fused_axis],
+    "softmax_axis": [Body._fused_axis],
     "pow": [Body._dot_of_square],
 }

@@ -77,6 +77,66 @@ def _hoist_scalings(roots: list[E.Node]) -> list[E.Node]:
     return hoisted if _dag_cost(hoisted) < _dag_cost(roots) else roots
 
 
+def ones_like(n: E.Node) -> E.Node | None:
+    """The scalar c when n is c·1 (c a plain number or scalar node), ONE for 1 itself."""
+    if n.op == "ones":
+        return E.const(1)
+    if n.op == "scale" and n.args[1].op == "ones" and n.args[0].is_scalar:
+        return n.args[0]
+    return None
+
+
+def _outer_with_ones(n: E.Node) -> tuple[E.Node, int] | None:
+    """(v, axis) when n is v·1ᵀ (axis 1: v repeated along the rows' length) or 1·vᵀ (axis 0:
+    v as every row), v a vector (the constant of c·1 moved onto v)."""
+    if n.op != "matmul" or len(n.args) != 2:
+        return None
+    a, b = n.args
+    if a.shape[1] is not E.ONE or b.shape[0] is not E.ONE or a.shape[0] is E.ONE or \
+            b.shape[1] is E.ONE:
+        return None
+    for ones, v, axis in ((b, a, 1), (a, b, 0)):
+        c = ones_like(ones)
+        if c is not None:
+            if not (c.op == "const" and c.attr == 1):
+                v = E.make("scale", (c, v), None, v.shape)
+            return v, axis
+    return None
+
+
+def _broadcasts(roots: list[E.Node]) -> list[E.Node]:
+    """b·1ᵀ and 1·rᵀ as broadcasts (plan nodes `broadcast`, attr the axis the vector is
+    repeated along) where every use adds or multiplies them entry by entry with a full matrix:
+    W X + b 1ᵀ is W X + b[:, None], (1 1ᵀY) ⊙ S is S * sum(Y, 0); no outer product is formed."""
+    parents: dict[E.Node, list[E.Node]] = {}
+    seen: set[E.Node] = set()
+    for r in roots:
+        for n in E.postorder(r, known=seen):
+            seen.add(n)
+            for a in n.args:
+                parents.setdefault(a, []).append(n)
+    candidates = {n: o for n in seen if (o := _outer_with_ones(n)) is not None}
+
+    def full(x: E.Node) -> bool:
+        return x not in candidates and x.kind == "matrix" and x.op != "ones"
+
+    chosen = {n for n in candidates if n not in roots and parents.get(n) and all(
+        p.op in ("add", "hadamard") and any(full(s) for s in p.args if s is not n)
+        for p in parents[n])}
+    if not chosen:
+        return roots
+    done: dict[E.Node, E.Node] = {}
+    for r in roots:
+        for n in E.postorder(r, known=done):
+            args = tuple(done[a] for a in n.args)
+            if n in chosen:
+                v, axis = _outer_with_ones(E.make("matmul", args, None, n.shape))
+                done[n] = E.make("broadcast", (v,), axis, n.shape)
+                continue
+            done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+    return [done[r] for r in roots]
+
+
 def softplus_argument(n: E.Node) -> E.Node | None:
     """z when n is softplus(z) or log(exp(z) + 1)."""
     if n.op == "fn" and n.attr == "softplus":
@@ -127,13 +187,19 @@ class Plan:
         self.logdets = {n.args[0] for n in original if n.op == "logdet"} | {
             n.args[0].args[0] for n in original
             if n.op == "fn" and n.attr == "log" and n.args[0].op == "det"}
-        self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
-        self.static: dict[E.Node, E.Node] = {}  # chain_by_size → the order chosen statically
-        done: dict[E.Node, E.Node] = {}
-        for n in original:
-            if n not in done:
-                done[n] = self.binarize(n, done)
-        self.roots = _hoist_scalings([done[r] for r in roots])
+        self.seeds: dict[tuple, E.Node] = {}
+        binarized = self._binarize_all(original, roots)
+        seeds = self._shared_pairs()
+        if seeds:  # products that several chains share, formed first (K = WₖX, Q = WqX, …)
+            kept = (self.products, self.static, self.chains, binarized)
+            cost = self._cost(binarized)
+            self.seeds = {pair: E.make("matmul", pair, None, (pair[0].shape[0], pair[1].shape[1]))
+                          for pair in seeds}
+            binarized = self._binarize_all(original, roots)
+            if self._cost(binarized) >= cost:
+                self.products, self.static, self.chains, binarized = kept
+                self.seeds = {}
+        self.roots = _broadcasts(_hoist_scalings(binarized))
         self.uses: dict[E.Node, int] = {}
         self.order: list[E.Node] = []
         seen: set[E.Node] = set()
@@ -146,6 +212,13 @@ class Plan:
                         self.uses[a] = self.uses.get(a, 0) + 1
         for r in self.roots:
             self.uses[r] = self.uses.get(r, 0) + 2
+        for n in self.order:  # 1ᵀB and A1 are sums (body.product): the ones are not read
+            if n.op == "matmul" and not any(self.solvable(a) or a.is_scalar for a in n.args):
+                a, b = n.args
+                if a.op == "ones" and a.shape[0] is E.ONE:
+                    self.uses[a] -= 1
+                elif b.op == "ones" and b.shape[1] is E.ONE:
+                    self.uses[b] -= 1
         self.label_names = {labels[n] for n in self.order if n in labels}
         for n in self.order:  # ‖u‖ and sum(u⊙u) read u twice (np.vdot(u, u)): u once, named
             u = n.args[0] if n.op == "norm2" else summed_square(n)
@@ -157,6 +230,17 @@ class Plan:
             if n.op == "fn" and n.attr == "log" and n.args[0].op == "softmax"}
         softmax_of = {n.args[0]: n for n in self.order if n.op == "softmax"}
         self.fused_softmax = {z: softmax_of[z] for z in needs_lse & set(softmax_of)}
+        # the axis forms the same way: softmax(Z, d) with log softmax(Z, d) ("log") or with
+        # logsumexp(Z, d) ("lse"), keyed by (Z, d)
+        self.softmax_axis = {(n.args[0], n.attr): n for n in self.order
+                             if n.op == "softmax_axis"}
+        self.fused_axis: dict[tuple, str] = {}
+        for n in self.order:
+            if n.op not in ("log_softmax_axis", "logsumexp_axis"):
+                continue
+            key = (n.args[0], n.attr)
+            if key in self.softmax_axis and self.fused_axis.get(key) != "log":
+                    self.fused_axis[key] = "log" if n.op == "log_softmax_axis" else "lse"
         # softplus(z) = log(1 + exp(z)) computed here makes σ(z) = exp(z − softplus(z)) one
         # exponential instead of two; such a softplus is named so that σ can read it
         self.softplus: dict[E.Node, E.Node] = {}
@@ -169,6 +253,68 @@ class Plan:
                 sp = self.softplus[n.args[0]]
                 self.uses[sp] = self.uses.get(sp, 0) + 1
 
+    def _binarize_all(self, original: list[E.Node], roots: list[E.Node]) -> list[E.Node]:
+        self.products: dict[tuple, E.Node] = {}  # flat factor list → its binary product
+        self.static: dict[E.Node, E.Node] = {}  # chain_by_size → the order chosen statically
+        self.chains: dict[tuple, E.Node] = {}  # flat factor list → what chain() made of it
+        done: dict[E.Node, E.Node] = {}
+        for n in original:
+            if n not in done:
+                done[n] = self.binarize(n, done)
+        return [done[r] for r in roots]
+
+    def _pairable(self, f: E.Node) -> bool:
+        return f.kind == "matrix" and f.op != "diag_embed" and not self.solvable(f)
+
+    def _shared_pairs(self) -> set[tuple]:
+        """Adjacent factor pairs AB (or their mirror BᵀAᵀ) of two or more products of three
+        factors or more."""
+        count: dict[tuple, set] = {}
+        for key in self.chains:
+            if len(key) < 3:
+                continue
+            for a, b in zip(key, key[1:]):
+                if self._pairable(a) and self._pairable(b):
+                    mirror = (E.transpose(b), E.transpose(a))
+                    pair = min((a, b), mirror, key=lambda p: (p[0].op == "transpose", id(p[0])))
+                    count.setdefault(pair, set()).add(key)
+        return {pair for pair, keys in count.items() if len(keys) >= 2}
+
+    def _cost(self, roots: list[E.Node]) -> float:
+        """_dag_cost with each run-time order counted as its static one."""
+        return _dag_cost([self._static_all(r) for r in roots])
+
+    def _static_all(self, r: E.Node, memo: dict | None = None) -> E.Node:
+        memo = {} if memo is None else memo
+        for n in E.postorder(r, known=memo):
+            args = tuple(memo[a] for a in n.args)
+            if n.op == RUNTIME_ORDER:
+                memo[n] = self._static_all(self.static[n], memo)
+            else:
+                memo[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+        return memo[r]
+
+    def _with_seeds(self, factors: list[E.Node]) -> list[E.Node]:
+        """Adjacent factors that form a seeded product (or its mirror) replaced by it."""
+        out: list[E.Node] = []
+        i = 0
+        while i < len(factors):
+            if i + 1 < len(factors):
+                a, b = factors[i], factors[i + 1]
+                seed = self.seeds.get((a, b))
+                if seed is not None:
+                    out.append(seed)
+                    i += 2
+                    continue
+                seed = self.seeds.get((E.transpose(b), E.transpose(a)))
+                if seed is not None:
+                    out.append(E.make("transpose", (seed,), None, (seed.shape[1], seed.shape[0])))
+                    i += 2
+                    continue
+            out.append(factors[i])
+            i += 1
+        return out
+
     def solvable(self, f: E.Node) -> bool:
         inv = inverse_of(f)
         return inv is not None and inv[0] not in self.whole
@@ -176,7 +322,7 @@ class Plan:
     def binarize(self, n: E.Node, done: dict) -> E.Node:
         args = tuple(done[a] for a in n.args)
         if n.op == "matmul":
-            return self.chain(list(args))
+            return self.chain(self._factors(n, args, done))
         if n.op == "tr" and args[0].op == RUNTIME_ORDER:  # a trace splits a static order
             return E.make("tr", (self.static[args[0]],), None, n.shape)
         if n.op == "scale" and args[1].op == "matmul" and not n.is_scalar:
@@ -199,7 +345,30 @@ class Plan:
                 return E.make("matmul", tuple(operands), None, product.shape)
         return n if args == n.args else E.make(n.op, args, n.attr, n.shape)
 
+    def _factors(self, n: E.Node, args: tuple, done: dict) -> list[E.Node]:
+        """The factors of a product, a transposed product among them spelled out: (WₖX)ᵀWqX
+        is XᵀWₖᵀWqX, so that f and a gradient that reads XᵀWₖᵀWqX share one product."""
+        out: list[E.Node] = []
+        for a, b in zip(n.args, args):
+            if a.op == "transpose" and a.args[0].op == "matmul":
+                for x in reversed(a.args[0].args):
+                    t = E.transpose(x)
+                    for m in E.postorder(t, known=done):
+                        done[m] = self.binarize(m, done)
+                    out.append(done[t])
+            else:
+                out.append(b)
+        return out
+
     def chain(self, factors: list[E.Node]) -> E.Node:
+        key = tuple(factors)
+        known = self.chains.get(key)
+        if known is None:
+            seeded = self._with_seeds(factors) if self.seeds else factors
+            known = self.chains[key] = seeded[0] if len(seeded) == 1 else self._chain(seeded)
+        return known
+
+    def _chain(self, factors: list[E.Node]) -> E.Node:
         key = tuple(factors)
         known = self.products.get(key)
         if known is not None:
@@ -210,7 +379,9 @@ class Plan:
         reaches_vector = any(d is E.ONE for f in factors for d in f.shape)
         if reaches_vector:  # (A + Aᵀ)x → Ax + Aᵀx: matrix-vector products beat the sum
             for i, f in enumerate(factors):
-                if f.op == "add" and all(t.kind == "matrix" for t in f.args):
+                if f.op == "add" and all(t.kind == "matrix" for t in f.args) and not all(
+                        g.op == "ones" for g in factors[:i] + factors[i + 1:]):
+                    # (but (A + B)1 is one sum of the rows of A + B, which is at hand)
                     terms = [self.chain(factors[:i] + [t] + factors[i + 1:]) for t in f.args]
                     return E.make("add", tuple(terms), None, terms[0].shape)
         k = len(factors)

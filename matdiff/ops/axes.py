@@ -314,6 +314,25 @@ def _np_lower_size(ctx, n, a):
     return f"float({ctx.dim(size_dim(n))})"
 
 
+# JAX and PyTorch: the same helpers in jnp / torch (backends/jax.py, backends/torch.py); a
+# softmax next to its log-softmax or logsumexp is fused by the body (codegen/body.py)
+
+
+def _xp_lower_softmax(xp: str):
+    def lower(ctx, n, a):
+        known = ctx.names.get(log_softmax(n.args[0], n.attr))
+        if known is not None:
+            return f"{xp}.exp({known})"
+        return f"_softmax_axis({a[0]}, {n.attr - 1})"
+    return lower
+
+
+def _xp_lower_mean(xp: str):
+    def lower(ctx, n, a):
+        return f"{xp}.mean({a[0]})" if n.attr is None else f"{xp}.mean({a[0]}, {n.attr - 1})"
+    return lower
+
+
 # ---------------------------------------------------------------- mean
 
 
@@ -336,7 +355,8 @@ declare(Operator(
     exact=lambda sp, n, a, s: _sp_mean(sp, n, a[0]),
     precise=lambda mp, n, a, s: _mp_mean(mp, n, a[0]),
     spelling=Spelling(_mean_spelling(False), _mean_spelling(False), _mean_spelling(True)),
-    lower={"numpy": _np_lower_mean},
+    lower={"numpy": _np_lower_mean, "jax": _xp_lower_mean("jnp"),
+           "torch": _xp_lower_mean("torch")},
 ))
 
 # ---------------------------------------------------------------- size
@@ -353,7 +373,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sp.Integer(_size_value(n, s))]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.mpf(_size_value(n, s))]]),
     spelling=Spelling(_size_spelling(False), _size_spelling(False), _size_spelling(True)),
-    lower={"numpy": _np_lower_size},
+    lower={"numpy": _np_lower_size, "jax": _np_lower_size, "torch": _np_lower_size},
 ))
 
 # ---------------------------------------------------------------- softmax(Z, d)
@@ -379,7 +399,8 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_softmax(mp, a[0], n.attr),
     spelling=Spelling(_axis_call("softmax"), _axis_call("softmax"),
                       _axis_call("softmax", r"\operatorname{softmax}")),
-    lower={"numpy": _np_lower_softmax},
+    lower={"numpy": _np_lower_softmax, "jax": _xp_lower_softmax("jnp"),
+           "torch": _xp_lower_softmax("torch")},
 ))
 
 # ---------------------------------------------------------------- logsumexp(Z, d)
@@ -399,7 +420,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_logsumexp(mp, a[0], n.attr),
     spelling=Spelling(_axis_call("logsumexp"), _axis_call("logsumexp"),
                       _axis_call("logsumexp", r"\operatorname{logsumexp}")),
-    lower={"numpy": _np_lower_axis("_logsumexp_axis")},
+    lower={t: _np_lower_axis("_logsumexp_axis") for t in ("numpy", "jax", "torch")},
 ))
 
 # ---------------------------------------------------------------- log(softmax(Z, d))
@@ -421,7 +442,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_softmax(mp, a[0], n.attr, log=True),
     spelling=Spelling(_log_softmax_spelling(False), _log_softmax_spelling(False),
                       _log_softmax_spelling(True)),
-    lower={"numpy": _np_lower_axis("_log_softmax_axis")},
+    lower={t: _np_lower_axis("_log_softmax_axis") for t in ("numpy", "jax", "torch")},
 ))
 
 # ---------------------------------------------------------------- the language's names

@@ -18,7 +18,7 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ..body import Body, Helpers
+from ..body import Body, Helpers, strip
 from . import Backend
 from .numpy import argument_checks
 
@@ -64,6 +64,37 @@ def _log_softmax(x):
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted)))
 
 
+def _softmax_axis(z, axis):
+    # softmax of each column (axis 0) or row (axis 1): max-shifted, one pass of exponentials
+    e = jnp.exp(z - jnp.max(z, axis=axis, keepdims=True))
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_axis(z, axis):
+    shifted = z - jnp.max(z, axis=axis, keepdims=True)
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _logsumexp_axis(z, axis):
+    m = jnp.max(z, axis=axis, keepdims=True)
+    return jnp.squeeze(m + jnp.log(jnp.sum(jnp.exp(z - m), axis=axis, keepdims=True)), axis)
+
+
+def _log_softmax_softmax_axis(z, axis):
+    # log softmax and softmax of each column (axis 0) or row (axis 1), one pass of exponentials
+    shifted = z - jnp.max(z, axis=axis, keepdims=True)
+    e = jnp.exp(shifted)
+    s = jnp.sum(e, axis=axis, keepdims=True)
+    return shifted - jnp.log(s), e / s
+
+
+def _logsumexp_softmax_axis(z, axis):
+    m = jnp.max(z, axis=axis, keepdims=True)
+    e = jnp.exp(z - m)
+    s = jnp.sum(e, axis=axis, keepdims=True)
+    return jnp.squeeze(m + jnp.log(s), axis), e / s
+
+
 def _logdet(x):
     # -inf for a singular matrix, nan for a negative determinant (no exception under jit)
     sign, value = jnp.linalg.slogdet(x)
@@ -107,6 +138,64 @@ def _det_chol(f):
 
 def _logdet_chol(f):
     return 2.0 * jnp.sum(jnp.log(jnp.abs(jnp.diag(f[0]))))
+
+
+# Matrix functions (ops/matrix_functions.py): one eigendecomposition of the symmetric part, or
+# one thin SVD, per matrix and function body, named once and shared by f and the gradient
+def _factor(kind, a):
+    if kind.endswith("eigh"):
+        return jnp.linalg.eigh(a if kind.startswith("symmetric") else (a + a.T) / 2)
+    if kind.endswith("eigvalsh"):
+        return jnp.linalg.eigvalsh(a if kind.startswith("symmetric") else (a + a.T) / 2)
+    if kind == "svd":
+        return jnp.linalg.svd(a, full_matrices=False)
+    return jnp.linalg.svd(a, compute_uv=False)
+
+
+def _spectral_fn(op, w):
+    # log and sqrt of a non-positive eigenvalue give nan (or -inf), no exception under jit
+    return {"expm": jnp.exp, "logm": jnp.log, "sqrtm": jnp.sqrt}[op](w)
+
+
+def _matfun_eig(eig, op):
+    w, u = eig
+    return (u * _spectral_fn(op, w)) @ u.T
+
+
+def _frechet_eig(eig, e, op):
+    # Daleckii-Krein: U (F * (U^T E U)) U^T, F the divided differences of f at the eigenvalues
+    # (the derivative where two eigenvalues agree to sqrt(eps))
+    w, u = eig
+    f = _spectral_fn(op, w)
+    fp = f if op == "expm" else 1.0 / w if op == "logm" else 0.5 / f
+    dw = w[:, None] - w[None, :]
+    tol = jnp.finfo(w.dtype).eps ** 0.5
+    close = jnp.abs(dw) <= tol * jnp.maximum(1.0, jnp.abs(w[:, None]))
+    k = jnp.where(close, (fp[:, None] + fp[None, :]) / 2,
+                  (f[:, None] - f[None, :]) / jnp.where(close, 1.0, dw))
+    return u @ (k * (u.T @ e @ u)) @ u.T
+
+
+def _unit_sign(v):
+    # the entry of largest magnitude positive
+    return v * jnp.where(v[jnp.argmax(jnp.abs(v))] >= 0, 1.0, -1.0).astype(v.dtype)
+
+
+def _eigvec_eig(eig, last):
+    return _unit_sign(eig[1][:, -1 if last else 0])
+
+
+def _eigvec_svd(svd):
+    # the first right singular vector of X: the top eigenvector of X^T X
+    return _unit_sign(svd[2][0])
+
+
+def _trilhalf(a):
+    return jnp.tril(a, -1) + jnp.diag(jnp.diag(a)) / 2
+
+
+def _inv_tri(l):
+    return jsla.solve_triangular(l, jnp.eye(l.shape[0], dtype=l.dtype), lower=True)
 
 
 _Array = jax.Array
@@ -212,12 +301,17 @@ class JaxBody(Body):
         return f"jsla.cho_factor({text})" if self._spd(x) else f"_lu({text})"
 
     def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
+        if x.op == "chol":  # a triangular factor: solved as it is, never factored again
+            return f"jsla.solve_triangular({strip(self.expr(x))}, {rhs}, lower=True" \
+                f"{', trans=1' if transposed else ''})"
         f = self.factor(x)
         if self._spd(x):
             return f"jsla.cho_solve({f}, {rhs})"
         return f"jsla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''})"
 
     def inverse_call(self, x: E.Node) -> str:
+        if x.op == "chol":
+            return f"_inv_tri({strip(self.expr(x))})"
         return f"_inv_{'chol' if self._spd(x) else 'lu'}({self.factor(x)})"
 
     def outer(self, a: str, b: str) -> str:

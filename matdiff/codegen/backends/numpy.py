@@ -15,15 +15,18 @@ import textwrap
 
 from ...ir import expr as E
 from ...printing.text import to_text
-from ..body import Body, Helpers, size_name
+from ..body import Body, Helpers, size_name, strip
 from . import Backend
 
 # Every helper an emitted module may need; a module carries only those its functions use (and
 # the ones those use). Each entry is one top-level definition (or assignment).
 HELPERS = r"""
 def _sigmoid(z):
-    # stable for large |z|: 1/(1+exp(-z)) = exp(-log(1+exp(-z)))
-    return np.exp(-np.logaddexp(0.0, -z))
+    # 1/(1+exp(-z)) is accurate to rounding for every z: below z = -709 exp(-z) overflows to
+    # inf and the answer is 0 (the true value is below the smallest double), so the overflow
+    # is silenced (one exponential; exp(-logaddexp(0, -z)) took three and 10x the time)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def _dsigmoid(z):
@@ -78,6 +81,25 @@ def _log_softmax_axis(z, axis):
 def _logsumexp_axis(z, axis):
     m = np.max(z, axis=axis)
     return m + np.log(np.sum(np.exp(z - np.expand_dims(m, axis)), axis=axis))
+
+
+def _log_softmax_softmax_axis(z, axis):
+    # log softmax and softmax of each column (axis 0) or row (axis 1), one pass of exponentials
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    s = np.sum(e, axis=axis, keepdims=True)
+    e /= s
+    shifted -= np.log(s)
+    return shifted, e
+
+
+def _logsumexp_softmax_axis(z, axis):
+    # logsumexp and softmax of each column (axis 0) or row (axis 1), one pass of exponentials
+    m = np.max(z, axis=axis, keepdims=True)
+    e = np.exp(z - m)
+    s = np.sum(e, axis=axis, keepdims=True)
+    e /= s
+    return np.squeeze(m + np.log(s), axis), e
 
 
 def _logdet(x, name):
@@ -172,12 +194,22 @@ def _mv(a, x):
     return _dgemv(1.0, a.T, x, trans=1)
 
 
-# Matrix functions (ops/matrix_functions.py): the eigendecomposition of the symmetric part or
-# the thin SVD (computed where used: sharing it between f and the gradient needs the planner)
+# Matrix functions (ops/matrix_functions.py): one eigendecomposition of the symmetric part, or
+# one thin SVD, per matrix and function body, named once and shared by f and the gradient
 def _factor(kind, a):
+    # eigh and eigvalsh of the symmetric part; "symmetric eigh" of a matrix known symmetric
+    # (LAPACK reads one triangle)
     if kind == "eigh":
         return np.linalg.eigh((a + a.T) / 2)
-    return np.linalg.svd(a, full_matrices=False)
+    if kind == "eigvalsh":
+        return np.linalg.eigvalsh((a + a.T) / 2)
+    if kind == "symmetric eigh":
+        return np.linalg.eigh(a)
+    if kind == "symmetric eigvalsh":
+        return np.linalg.eigvalsh(a)
+    if kind == "svd":
+        return np.linalg.svd(a, full_matrices=False)
+    return np.linalg.svd(a, compute_uv=False)
 
 
 def _spectral_fn(op, w):
@@ -186,14 +218,14 @@ def _spectral_fn(op, w):
     return {"expm": np.exp, "logm": np.log, "sqrtm": np.sqrt}[op](w)
 
 
-def _matfun_sym(a, op):
-    w, u = _factor("eigh", a)
+def _matfun_eig(eig, op):
+    w, u = eig
     return (u * _spectral_fn(op, w)) @ u.T
 
 
-def _frechet_sym(a, e, op):
+def _frechet_eig(eig, e, op):
     # Daleckii-Krein: U (F * (U^T E U)) U^T, F the divided differences of f at the eigenvalues
-    w, u = _factor("eigh", a)
+    w, u = eig
     f = _spectral_fn(op, w)
     fp = {"expm": f, "logm": 1.0 / w, "sqrtm": 0.5 / f}[op]
     dw = w[:, None] - w[None, :]
@@ -225,31 +257,25 @@ def _L_logm(a, e):
     return _logm(np.block([[a, e], [np.zeros_like(a), a]]))[:n, n:]
 
 
-def _L_sqrtm(a, e):
-    r = _sqrtm(a)
-    return sla.solve_sylvester(r, r, e)
-
-
-def _eigvec(a, last):
-    v = _factor("eigh", a)[1][:, -1 if last else 0]
+def _eigvec_eig(eig, last):
+    # the unit eigenvector, its entry of largest magnitude positive
+    v = eig[1][:, -1 if last else 0]
     return v if v[np.argmax(np.abs(v))] >= 0 else -v
 
 
-def _polar(a):
-    u, _, vt = _factor("svd", a)
-    return u @ vt
-
-
-def _nucnorm(a):
-    return np.sum(_factor("svd", a)[1])
-
-
-def _chol(a):
-    return np.linalg.cholesky(a)
+def _eigvec_svd(svd):
+    # the first right singular vector of X: the top eigenvector of X^T X
+    v = svd[2][0]
+    return v if v[np.argmax(np.abs(v))] >= 0 else -v
 
 
 def _trilhalf(a):
     return np.tril(a, -1) + np.diag(np.diag(a)) / 2
+
+
+def _inv_tri(l):
+    # the inverse of a lower-triangular (Cholesky) factor: LAPACK trtri
+    return sla.lapack.dtrtri(l, lower=1)[0]
 
 
 _F64 = np.dtype(np.float64)
@@ -381,12 +407,19 @@ class NumpyBody(Body):
         return f"_lu({text}, {None if det_only else to_text(x)!r})"
 
     def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
+        if x.op == "chol":  # a triangular factor: solved as it is, never factored again
+            self.em.uses_scipy = True
+            return f"sla.solve_triangular({strip(self.expr(x))}, {rhs}, lower=True" \
+                f"{', trans=1' if transposed else ''}, check_finite=False)"
         f = self.factor(x)
         if self._spd(x):
             return f"sla.cho_solve({f}, {rhs}, check_finite=False)"
         return f"sla.lu_solve({f}, {rhs}{', trans=1' if transposed else ''}, check_finite=False)"
 
     def inverse_call(self, x: E.Node) -> str:
+        if x.op == "chol":
+            self.em.uses_scipy = True
+            return f"_inv_tri({strip(self.expr(x))})"
         return f"_inv_chol({self.factor(x)})" if self._spd(x) else \
             f"_inv_lu({self.factor(x)}, {to_text(x)!r})"
 

@@ -20,7 +20,7 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ..body import Body, Helpers
+from ..body import Body, Helpers, strip
 from . import Backend
 from .numpy import argument_checks
 
@@ -70,6 +70,34 @@ def _logsumexp_softmax(x):
 
 def _log_softmax(x):
     return torch.log_softmax(x, 0)
+
+
+def _softmax_axis(z, axis):
+    # softmax of each column (axis 0) or row (axis 1), max-shifted by torch
+    return torch.softmax(z, axis)
+
+
+def _log_softmax_axis(z, axis):
+    return torch.log_softmax(z, axis)
+
+
+def _logsumexp_axis(z, axis):
+    return torch.logsumexp(z, axis)
+
+
+def _log_softmax_softmax_axis(z, axis):
+    # log softmax and softmax of each column (axis 0) or row (axis 1), one pass of exponentials
+    shifted = z - torch.amax(z, axis, keepdim=True)
+    e = torch.exp(shifted)
+    s = torch.sum(e, axis, keepdim=True)
+    return shifted - torch.log(s), e / s
+
+
+def _logsumexp_softmax_axis(z, axis):
+    m = torch.amax(z, axis, keepdim=True)
+    e = torch.exp(z - m)
+    s = torch.sum(e, axis, keepdim=True)
+    return torch.squeeze(m + torch.log(s), axis), e / s
 
 
 def _check_info(info, name):
@@ -147,6 +175,80 @@ def _det_chol(c):
 def _logdet_chol(c):
     # the Cholesky factor's diagonal is positive
     return 2.0 * torch.sum(torch.log(torch.diagonal(c)))
+
+
+# Matrix functions (ops/matrix_functions.py): one eigendecomposition of the symmetric part, or
+# one thin SVD, per matrix and function body, named once and shared by f and the gradient
+def _factor(kind, a):
+    if kind.endswith("eigh"):
+        return torch.linalg.eigh(a if kind.startswith("symmetric") else (a + a.mT) / 2)
+    if kind.endswith("eigvalsh"):
+        return torch.linalg.eigvalsh(a if kind.startswith("symmetric") else (a + a.mT) / 2)
+    if kind == "svd":
+        return torch.linalg.svd(a, full_matrices=False)
+    return torch.linalg.svdvals(a)
+
+
+def _spectral_fn(op, w):
+    # log and sqrt of a non-positive eigenvalue give nan (or -inf)
+    return {"expm": torch.exp, "logm": torch.log, "sqrtm": torch.sqrt}[op](w)
+
+
+def _matfun_eig(eig, op):
+    w, u = eig
+    return (u * _spectral_fn(op, w)) @ u.mT
+
+
+def _frechet_eig(eig, e, op):
+    # Daleckii-Krein: U (F * (U^T E U)) U^T, F the divided differences of f at the eigenvalues
+    # (the derivative where two eigenvalues agree to sqrt(eps))
+    w, u = eig
+    f = _spectral_fn(op, w)
+    fp = f if op == "expm" else 1.0 / w if op == "logm" else 0.5 / f
+    dw = w[:, None] - w[None, :]
+    tol = torch.finfo(w.dtype).eps ** 0.5
+    close = torch.abs(dw) <= tol * torch.clamp(torch.abs(w[:, None]), min=1.0)
+    k = torch.where(close, (fp[:, None] + fp[None, :]) / 2,
+                    (f[:, None] - f[None, :]) / torch.where(close, torch.ones_like(dw), dw))
+    return u @ (k * (u.mT @ e @ u)) @ u.mT
+
+
+def _unit_sign(v):
+    # the entry of largest magnitude positive
+    return v * torch.where(v[torch.argmax(torch.abs(v))] >= 0, 1.0, -1.0).to(v.dtype)
+
+
+def _eigvec_eig(eig, last):
+    return _unit_sign(eig[1][:, -1 if last else 0])
+
+
+def _eigvec_svd(svd):
+    # the first right singular vector of X: the top eigenvector of X^T X
+    return _unit_sign(svd[2][0])
+
+
+def _expm_frechet(a, e):
+    # the block identity expm([[A, E], [0, A]]) = [[expm(A), L(A, E)], [0, expm(A)]]
+    n = a.shape[0]
+    top = torch.cat([a, e], 1)
+    bottom = torch.cat([torch.zeros_like(a), a], 1)
+    return torch.linalg.matrix_exp(torch.cat([top, bottom], 0))[:n, n:]
+
+
+def _trilhalf(a):
+    return torch.tril(a, -1) + torch.diag(torch.diagonal(a)) / 2
+
+
+def _tri_solve(l, b, trans=False):
+    # L^-1 b (L^-T b) for a lower-triangular L, b a vector or a matrix
+    m = b[:, None] if b.ndim == 1 else b
+    x = torch.linalg.solve_triangular(l.mT if trans else l, m, upper=trans)
+    return x[:, 0] if b.ndim == 1 else x
+
+
+def _inv_tri(l):
+    eye = torch.eye(l.shape[0], dtype=l.dtype, device=l.device)
+    return torch.linalg.solve_triangular(l, eye, upper=False)
 
 
 _Tensor = torch.Tensor
@@ -261,12 +363,16 @@ class TorchBody(Body):
         return f"_lu({text}, {None if det_only else self.ctx.text(x)!r})"
 
     def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
+        if x.op == "chol":  # a triangular factor: solved as it is, never factored again
+            return f"_tri_solve({strip(self.expr(x))}, {rhs}{', True' if transposed else ''})"
         f = self.factor(x)
         if self._spd(x):
             return f"_cho_solve({f}, {rhs})"
         return f"_lu_solve({f}, {rhs}{', True' if transposed else ''})"
 
     def inverse_call(self, x: E.Node) -> str:
+        if x.op == "chol":
+            return f"_inv_tri({strip(self.expr(x))})"
         return f"_inv_{'chol' if self._spd(x) else 'lu'}({self.factor(x)})"
 
     def outer(self, a: str, b: str) -> str:
@@ -274,6 +380,9 @@ class TorchBody(Body):
 
     def dot_self(self, u: str) -> str:
         return f"_vdot({u}, {u})"
+
+    def dot(self, a: str, b: str) -> str:
+        return f"_vdot({a}, {b})"
 
     def softplus(self, z: str) -> str:
         return f"_softplus({z})"

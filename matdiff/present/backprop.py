@@ -27,13 +27,29 @@ def backprop_method(result) -> Method:
     f = result.f
     names: dict[E.Node, E.Node] = {}
     bodies: list[tuple[E.Node, E.Node]] = []
-    for n in graph_nodes(f, wrt):
-        body = E.substitute(n, dict(names))
-        v = namer.name(n)
-        names[n] = v
+
+    def name_it(primal: E.Node, body: E.Node) -> E.Node:
+        v = namer.name(primal)
+        names[primal] = v
         bodies.append((v, body))
-        m.steps.append(Step(f"forward: {E.shape_text(n.shape)}", v, body, kind="define"))
-    top = E.substitute(f, dict(names)) if names else f
+        m.steps.append(Step(f"forward: {E.shape_text(primal.shape)}", v, body, kind="define"))
+        return v
+
+    top = f
+    for n in _forward_nodes(f, wrt):
+        parts = [E.substitute(a, dict(names)) for a in n.args] if n.op == "matmul" else None
+        k = len(n.args)
+        while parts is not None and len(parts) > 2:  # one product per node: xᵀ·(Ax)
+            k -= 1
+            pair = E.matmul(parts[-2], parts[-1])
+            if E.free_vars(pair) & (wrt | {v.attr[0] for v in names.values()}):
+                pair = name_it(E.matmul(*n.args[k - 1:]), pair)
+            parts[-2:] = [pair]
+        body = E.matmul(*parts) if parts is not None else E.substitute(n, dict(names))
+        if n is f:
+            top = body
+        else:
+            name_it(n, body)
     fvar = E.var("§f", "scalar", E.SCALAR)
     m.unicode[fvar], m.latex[fvar] = "f", "f"
     m.steps.append(Step("forward: the output, a scalar", fvar, top, kind="define"))
@@ -79,7 +95,19 @@ def backprop_method(result) -> Method:
         gs = contributions.get(name, [])
         if uses.get(name, 0) > 1 and gs:
             m.steps.append(Step(SUM_USES, symbol(name), simplify(E.add(*gs)), kind="readoff"))
+        if len(gs) > 1:  # the sum in the forward values: (A + Aᵀ)x
+            g = result.unconstrained[name]
+            if len(p.doc(g)) <= 60:
+                m.steps.append(Step("substitute the forward values", symbol(name), g,
+                                    kind="readoff", continues=True))
     return m
+
+
+def _forward_nodes(f: E.Node, wrt: set[str]) -> list[E.Node]:
+    """The graph's nodes in topological order: every node that depends on a --wrt variable
+    (xᵀ of a variable too, a node of its own: x is then used twice), f last."""
+    return [n for n in E.postorder(f) if E.free_vars(n) & wrt and n.op != "var" and
+            (n is f or not trivial(n) or (n.op == "transpose" and n.args[0].op == "var"))]
 
 
 def _leaf(name, by_name, result):

@@ -431,6 +431,8 @@ def _rich_grad(report) -> None:
         results.append("where\n")
         for w in report.where:
             results.append(f"  {w}\n")
+    for note in report.conditions:
+        results.append(f"note: {note}\n", style="yellow")
     parts.append(results)
     if report.check:
         parts.append(Text(report.check, style="dim"))

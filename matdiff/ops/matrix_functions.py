@@ -536,39 +536,144 @@ def _peel_trilhalf(n, g):  # Φ is self-adjoint: ⟨G, Φ(M)⟩ = ⟨Φ(G), M⟩
     yield n.args[0], trilhalf(g)
 
 
-# ---------------------------------------------------------------- NumPy lowering
+# ---------------------------------------------------------------- lowering (every target)
+#
+# One factorization per matrix and function body: the eigendecomposition of the symmetric part
+# (`_factor('eigh', X)`) or the thin SVD (`_factor('svd', X)`) is a statement of its own, named
+# once (LoweringContext.once, keyed by the argument node) and read by f and every gradient term
+# that needs it: expm/logm/sqrtm of a symmetric X and their Fréchet derivatives, eigmax/eigmin
+# and their eigenvectors, nucnorm and polar, specnorm and its singular vectors. Where no term
+# needs the vectors, only the values are computed. Each backend's helper library defines
+# _factor, _matfun_eig, _frechet_eig and _eigvec_eig (codegen/backends/*.py).
+
+XP = {"numpy": "np", "jax": "jnp", "torch": "torch"}
+
+# operators that read the eigenvectors of their (symmetric) first argument
+_EIG_VECTORS = {"eigvecmax", "eigvecmin", "expm", "logm", "sqrtm", "L_expm", "L_logm",
+                "L_sqrtm"}
 
 
-def _np_lower(helper: str):
-    return lambda ctx, n, a: f"{helper}({', '.join(a)})"
+def _stem(x: E.Node, what: str) -> str:
+    return f"{x.attr[0]}_{what}" if x.op == "var" and str(x.attr[0]).isidentifier() else what
 
 
-def _np_lower_matfun(op: str):
+def _kind(x: E.Node, kind: str) -> str:
+    return f"symmetric {kind}" if E.is_symmetric(x) else kind
+
+
+def _eigh(ctx, x: E.Node, a: str) -> str:
+    return ctx.once(("eigh", x), f"_factor({_kind(x, 'eigh')!r}, {a})", _stem(x, "eig"))
+
+
+def _needs_eigvecs(ctx, x: E.Node) -> bool:
+    return any(m.op in _EIG_VECTORS and m.args[0] is x and
+               (m.op.startswith("eigvec") or E.is_symmetric(x)) for m in ctx.nodes)
+
+
+def _gram_of(x: E.Node) -> E.Node | None:
+    """X when x is XᵀX (the plan's binary product)."""
+    if x.op == "matmul" and len(x.args) == 2 and x.args[0].op == "transpose" and \
+            x.args[0].args[0] is x.args[1]:
+        return x.args[1]
+    return None
+
+
+def _needs_svd(ctx, x: E.Node) -> bool:
+    return any((m.op == "polar" and m.args[0] is x) or
+               (m.op == "eigvecmax" and _gram_of(m.args[0]) is x) for m in ctx.nodes)
+
+
+def _svd(ctx, x: E.Node, a: str) -> str:
+    return ctx.once(("svd", x), f"_factor('svd', {a})", _stem(x, "svd"))
+
+
+def _singular_values(ctx, x: E.Node, a: str) -> str:
+    """The singular values of x: from the shared SVD when some term needs the vectors."""
+    if _needs_svd(ctx, x) or ("svd", x) in ctx.shared:
+        return f"{_svd(ctx, x, a)}[1]"
+    return ctx.once(("svdvals", x), f"_factor('svdvals', {a})", _stem(x, "sv"))
+
+
+def _lower_matfun(target: str, op: str):
+    general = {"numpy": {"expm": "sla.expm({})", "logm": "_logm({})", "sqrtm": "_sqrtm({})"},
+               "jax": {"expm": "jsla.expm({})"},
+               "torch": {"expm": "torch.linalg.matrix_exp({})"}}[target]
+
     def lower(ctx, n, a):
-        if E.is_symmetric(n.args[0]):
-            return f"_matfun_sym({a[0]}, {op!r})"
-        return f"sla.expm({a[0]})" if op == "expm" else f"_{op}({a[0]})"
+        x = n.args[0]
+        if E.is_symmetric(x):
+            return f"_matfun_eig({_eigh(ctx, x, a[0])}, {op!r})"
+        if op == "sqrtm" and target == "numpy":  # shared with L_sqrtm's Sylvester equation
+            return ctx.once(("sqrtm", x), f"_sqrtm({a[0]})", _stem(x, "sqrt"))
+        spelling = general.get(op)
+        return None if spelling is None else spelling.format(a[0])
     return lower
 
 
-def _np_lower_frechet(op: str):
+def _lower_frechet(target: str, op: str):
     def lower(ctx, n, a):
-        if E.is_symmetric(n.args[0]):
-            return f"_frechet_sym({a[0]}, {a[1]}, {op!r})"
+        x = n.args[0]
+        if E.is_symmetric(x):
+            return f"_frechet_eig({_eigh(ctx, x, a[0])}, {a[1]}, {op!r})"
         if op == "expm":
-            return f"sla.expm_frechet({a[0]}, {a[1]}, compute_expm=False)"
-        return f"_L_{op}({a[0]}, {a[1]})"
+            return {"numpy": f"sla.expm_frechet({a[0]}, {a[1]}, compute_expm=False)",
+                    "jax": f"jsla.expm_frechet({a[0]}, {a[1]}, compute_expm=False)",
+                    "torch": f"_expm_frechet({a[0]}, {a[1]})"}[target]
+        if target != "numpy":
+            return None
+        if op == "logm":
+            return f"_L_logm({a[0]}, {a[1]})"
+        # sqrtm(X) R + R sqrtm(X) = E, with sqrtm(X) shared (sqrtm(Xᵀ) = sqrtm(X)ᵀ)
+        y, t = (x.args[0], ".T") if x.op == "transpose" else (x, "")
+        text = ctx.names.get(y, a[0][:-2] if t else a[0])
+        r = ctx.once(("sqrtm", y), f"_sqrtm({text})", _stem(y, "sqrt")) + t
+        return f"sla.solve_sylvester({r}, {r}, {a[1]})"
     return lower
 
 
-def _np_lower_spectral(op: str):
+def _lower_spectral(target: str, op: str):
     def lower(ctx, n, a):
-        if op == "eigmax":
-            return f"_factor('eigh', {a[0]})[0][-1]"
-        if op == "eigmin":
-            return f"_factor('eigh', {a[0]})[0][0]"
-        return f"_eigvec({a[0]}, {op == 'eigvecmax'})"
+        x = n.args[0]
+        last = op.endswith("max")
+        if op.startswith("eigvec"):
+            y = _gram_of(x)
+            if op == "eigvecmax" and y is not None and ("svd", y) in ctx.shared:
+                # v₁ of XᵀX is X's first right singular vector: from the SVD specnorm made
+                return f"_eigvec_svd({ctx.shared[('svd', y)]})"
+            return f"_eigvec_eig({_eigh(ctx, x, a[0])}, {last})"
+        if _needs_eigvecs(ctx, x) or ("eigh", x) in ctx.shared:
+            return f"{_eigh(ctx, x, a[0])}[0][{-1 if last else 0}]"
+        w = ctx.once(("eigvalsh", x), f"_factor({_kind(x, 'eigvalsh')!r}, {a[0]})",
+                     _stem(x, "eigvals"))
+        return f"{w}[{-1 if last else 0}]"
     return lower
+
+
+def _lower_nucnorm(target: str):
+    return lambda ctx, n, a: f"{XP[target]}.sum({_singular_values(ctx, n.args[0], a[0])})"
+
+
+def _lower_specnorm(target: str):
+    return lambda ctx, n, a: f"{_singular_values(ctx, n.args[0], a[0])}[0]"
+
+
+def _lower_polar(target: str):
+    def lower(ctx, n, a):
+        f = _svd(ctx, n.args[0], a[0])
+        return f"({f}[0] @ {f}[2])"
+    return lower
+
+
+def _lower_chol(target: str):
+    return lambda ctx, n, a: {
+        "numpy": f"sla.cholesky({a[0]}, lower=True, check_finite=False)",
+        "jax": f"jnp.linalg.cholesky({a[0]})",
+        # torch: cholesky_ex, raising LinAlgError on the CPU only (no device sync)
+        "torch": f"_chol({a[0]}, {ctx.text(n.args[0])!r})"}[target]
+
+
+def _every(make) -> dict:
+    return {target: make(target) for target in XP}
 
 
 # ---------------------------------------------------------------- declarations
@@ -587,7 +692,7 @@ for _op, (_label, _tex) in _NAMES.items():
         exact=(lambda sp, n, a, s: a[0].exp()) if _op == "expm" else _sp_none(_label),
         precise=lambda mp, n, a, s, op=_op: _mp_matfun(mp, op, a[0]),
         spelling=Spelling(_op, _op, r"\operatorname{" + _op + "}"),
-        lower={"numpy": _np_lower_matfun(_op)},
+        lower=_every(lambda t, op=_op: _lower_matfun(t, op)),
     ))
     _fop = FRECHET[_op]
     declare(Operator(
@@ -599,7 +704,7 @@ for _op, (_label, _tex) in _NAMES.items():
         exact=_sp_none("Fréchet derivative"),
         precise=lambda mp, n, a, s, op=_op: _mp_frechet(mp, op, a[0], a[1]),
         spelling=Spelling(_fop, _fop, r"\operatorname{" + _fop.replace("_", r"\_") + "}"),
-        lower={"numpy": _np_lower_frechet(_op)},
+        lower=_every(lambda t, op=_op: _lower_frechet(t, op)),
     ))
 
 for _op, _label in (("eigmax", "largest eigenvalue"), ("eigmin", "smallest eigenvalue")):
@@ -610,7 +715,7 @@ for _op, _label in (("eigmax", "largest eigenvalue"), ("eigmin", "smallest eigen
         exact=_sp_none("eigenvalue"),
         precise=lambda mp, n, a, s, op=_op: _mp_spectral(mp, op, a[0]),
         spelling=Spelling(_op, _op, r"\operatorname{" + _op + "}"),
-        lower={"numpy": _np_lower_spectral(_op)},
+        lower=_every(lambda t, op=_op: _lower_spectral(t, op)),
     ))
     _vop = "eigvec" + _op[3:]
     declare(Operator(
@@ -620,7 +725,7 @@ for _op, _label in (("eigmax", "largest eigenvalue"), ("eigmin", "smallest eigen
         exact=_sp_none("eigenvector"),
         precise=lambda mp, n, a, s, op=_vop: _mp_spectral(mp, op, a[0]),
         spelling=Spelling(_vop, _vop, r"\operatorname{" + _vop + "}"),
-        lower={"numpy": _np_lower_spectral(_vop)},
+        lower=_every(lambda t, op=_vop: _lower_spectral(t, op)),
     ))
 
 declare(Operator(
@@ -631,7 +736,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_norm(mp, "nucnorm", a[0]),
     spelling=Spelling("nucnorm", lambda p, n: (f"‖{p.doc(n.args[0])}‖_*", 6),
                       lambda p, n: (rf"\left\|{p.doc(n.args[0])}\right\|_*", 6)),
-    lower={"numpy": _np_lower("_nucnorm")},
+    lower=_every(_lower_nucnorm),
 ))
 declare(Operator(
     "specnorm", "spectral norm",
@@ -641,7 +746,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_norm(mp, "specnorm", a[0]),
     spelling=Spelling("specnorm", lambda p, n: (f"‖{p.doc(n.args[0])}‖₂", 6),
                       lambda p, n: (rf"\left\|{p.doc(n.args[0])}\right\|_2", 6)),
-    lower={"numpy": lambda ctx, n, a: f"np.linalg.norm({a[0]}, 2)"},
+    lower=_every(_lower_specnorm),
 ))
 declare(Operator(
     "polar", "polar factor UVᵀ",
@@ -650,7 +755,7 @@ declare(Operator(
     exact=_sp_none("singular value decomposition"),
     precise=lambda mp, n, a, s: _mp_polar(mp, a[0]),
     spelling=Spelling("polar", "polar", r"\operatorname{polar}"),
-    lower={"numpy": _np_lower("_polar")},
+    lower=_every(_lower_polar),
 ))
 declare(Operator(
     "chol", "Cholesky factor",
@@ -660,7 +765,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: a[0].cholesky(hermitian=False),
     precise=lambda mp, n, a, s: _mp_chol(mp, a[0]),
     spelling=Spelling("chol", "chol", r"\operatorname{chol}"),
-    lower={"numpy": _np_lower("_chol")},
+    lower=_every(_lower_chol),
 ))
 declare(Operator(
     "trilhalf", "lower triangle, diagonal halved",
@@ -670,7 +775,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: _sp_trilhalf(sp, a[0]),
     precise=lambda mp, n, a, s: _mp_trilhalf(mp, a[0]),
     spelling=Spelling("trilhalf", "Φ", r"\operatorname{trilhalf}"),
-    lower={"numpy": lambda ctx, n, a: f"_trilhalf({a[0]})"},
+    lower=_every(lambda t: lambda ctx, n, a: f"_trilhalf({a[0]})"),
 ))
 declare(Operator(
     "pinv", "pseudo-inverse",
@@ -681,7 +786,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: _mp_pinv(mp, a[0]),
     spelling=Spelling("pinv", lambda p, n: (f"{p.at(n.args[0], 5)}⁺", 5),
                       lambda p, n: (rf"{p.at(n.args[0], 5)}^{{+}}", 5)),
-    lower={"numpy": lambda ctx, n, a: f"np.linalg.pinv({a[0]})"},
+    lower=_every(lambda t: lambda ctx, n, a: f"{XP[t]}.linalg.pinv({a[0]})"),
 ))
 
 # ---------------------------------------------------------------- the language's names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ir import expr as E
 from ..printing.latex import LatexPrinter
@@ -29,6 +29,8 @@ class GradReport:
     results: list[str]  # df = … and ∂f/∂X = … lines
     where: list[str]
     check: str
+    # what the matrix functions in the answer mean and assume (ops.matrix_functions.notes_for)
+    conditions: list[str] = field(default_factory=list)
 
 
 def grad_report(result, steps: bool = False, method: str = "trace") -> GradReport:
@@ -55,7 +57,8 @@ def grad_report(result, steps: bool = False, method: str = "trace") -> GradRepor
         results.append(f"∂f/∂{pv} = {g}")
     return GradReport(f"f = {p.doc(result.f)}", variables,
                       _method_lines(result, method) if steps else [],
-                      _notes(result) if steps else [], results, where, check_line(result))
+                      _notes(result) if steps else [], results, where, check_line(result),
+                      conditions(result))
 
 
 def _method_lines(result, method: str) -> list[tuple[str, str]]:
@@ -103,6 +106,7 @@ def grad_text(result, steps: bool = False, method: str = "trace") -> str:
     if r.where:
         lines.append("where")
         lines.extend("  " + w for w in r.where)
+    lines += [f"note: {note}" for note in r.conditions]
     if r.check:
         lines.append(r.check)
     return "\n".join(lines)
@@ -117,6 +121,14 @@ def _variable_words(name: str, kind: str, shape: str) -> str:
 
 def _dims(shape) -> str:
     return "×".join(E.shape_dims(shape))
+
+
+def conditions(result) -> list[str]:
+    """One line per matrix function in f or a gradient: its definition (L_expm, polar, Φ, …)
+    and the condition the result holds under (a simple eigenvalue, full rank)."""
+    from ..ops.matrix_functions import notes_for
+
+    return notes_for(result.f, *(result.gradients[n] for n in result.wrt))
 
 
 def _notes(result) -> list[str]:
@@ -177,6 +189,9 @@ def grad_json(result, steps: bool = False, method: str = "trace") -> dict:
         from .methods import method_steps
 
         out["steps"] = method_steps(result, method).json_steps()
+    notes = conditions(result)
+    if notes:
+        out["notes"] = notes
     for name in result.wrt:
         g = result.gradients[name]
         v = result.variable(name)

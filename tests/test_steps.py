@@ -40,7 +40,7 @@ def test_golden_quadratic_form():
                    "df = d(xᵀ) Ax + xᵀA dx",
                    "= dxᵀ Ax + xᵀA dx",
                    "= xᵀAᵀ dx + xᵀA dx",
-                   "= xᵀ(A + Aᵀ)ᵀ dx",
+                   "= xᵀ(A + Aᵀ) dx",
                    "∂f/∂x = (A + Aᵀ)x"]
     assert rules[1].startswith("rule 2") and rules[2].startswith("rule 3")
     assert rules[3].startswith("trick 10") and rules[4].startswith("collect like terms")
@@ -190,3 +190,29 @@ def test_formats_cli_json_latex_and_api():
     g = matdiff.grad("x'*A*x", "x", steps=True)
     assert str(g.steps[-1]) == "∂f/∂x = (A + Aᵀ)x" and g.steps[-1].latex()
     assert matdiff.grad("x'*A*x", "x").steps == []
+
+
+# ---------------------------------------------------------------- round 3 glitches
+
+
+def test_rule_8_cites_the_actual_function():
+    _, rules = lines("sum(tanh(A*x))", ["x"])
+    assert "rule 8: d tanh(X) = (1 − tanh(X)^∘2) ⊙ dX" in rules
+    _, rules = lines("sum(exp(x))", ["x"])
+    assert "rule 8: d exp(X) = exp(X) ⊙ dX" in rules and not any("σ" in r for r in rules)
+    _, rules = lines(NET, ["W1"])
+    assert "rule 8: dσ(X) = σ'(X) ⊙ dX" in rules
+
+
+def test_softmax_cross_entropy_keeps_the_minus_outside():
+    got, _ = lines("-y'*log(softmax(a))", ["a"])
+    assert "= −yᵀ(da − d(log(1ᵀexp(a))·1))" in got
+    assert not any("(−" in ln or "·−" in ln or "+ −" in ln or "d(−" in ln for ln in got), got
+
+
+def test_backprop_quadratic_form_shows_the_graph_and_the_sum():
+    got, rules = lines("x'*A*x", ["x"], method="backprop")
+    assert got[:3] == ["t₁ = xᵀ", "a₁ = Ax", "f = t₁a₁"]
+    assert "∂f/∂x = Aᵀ ∂f/∂a₁ + ∂f/∂t₁ᵀ" in got and got[-1] == "= (A + Aᵀ)x"
+    assert sum("one of its uses" in r for r in rules) == 2
+    assert any(r == "gradients add where a value is used more than once" for r in rules)

@@ -74,6 +74,10 @@ class Simplifier:
             return E.matpow(self(E.transpose(x.args[0])), x.attr)
         if x.op == "kron":  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
             return self(E.kron(*[self(E.transpose(f)) for f in x.args]))
+        if x.op == "add":  # (A + Aᵀ)ᵀ = A + Aᵀ: a sum that its transpose maps onto itself
+            flipped = [self(E.transpose(t)) for t in x.args]
+            if set(flipped) == set(x.args):
+                return x
         return node
 
     def _vec_trick(self, prev: E.Node, f: E.Node) -> E.Node | None:

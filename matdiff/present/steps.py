@@ -24,6 +24,7 @@ from ..derive.differential import RULES
 from ..derive.simplify import simplify
 from ..derive.traceform import PEEL
 from ..ir import expr as E
+from ..printing.base import negative_part
 from ..printing.latex import LatexPrinter
 from ..printing.unicode import UnicodePrinter
 
@@ -272,10 +273,15 @@ class TraceDerivation:
             c, x = sub.args
             if not (E.free_vars(c) & live):
                 return CONSTANT_FACTOR, E.scale(c, d(x))
+        if sub.op == "add" and any(negative_part(t) is not None for t in sub.args):
+            # d(a − b) = da − db: the minus stays outside d(·)
+            parts = [d(t) if negative_part(t) is None else E.neg(d(negative_part(t)))
+                     for t in sub.args]
+            return RULES["add"].label, E.add(*parts)
         rule = RULES[sub.op]
         label = rule.label
         if sub.op == "fn":
-            label = label if sub.attr != "log" else "rule 8: d log(X) = dX ⊘ X"
+            label = _rule8(sub.attr)
         return label, rule.apply(None, sub, d)
 
     def chain(self, start: E.Node, live: set[str], first_before: E.Node | None = None,
@@ -436,6 +442,23 @@ class TraceDerivation:
                     "convention; the Matrix Cookbook's 2G − diag(G) differs)",
                     sym, r.gradients[name], kind="symmetric"))
         return self.m
+
+
+def _rule8(name: str) -> str:
+    """Rule 8 cited with the step's own function and its f′: d exp(X) = exp(X) ⊙ dX,
+    d tanh(X) = (1 − tanh(X)^∘2) ⊙ dX, dσ(X) = σ'(X) ⊙ dX (the notes' dσ(X) = σ′(X) ⊙ dX)."""
+    if name == "log":
+        return "rule 8: d log(X) = dX ⊘ X"
+    shape = (E.Dim("m"), E.Dim("n"))
+    x, dx = E.var("X", "matrix", shape), E.dvar("X", shape)
+    p = UnicodePrinter()
+    try:
+        fx = E.fn(name, x)
+        f = p.doc(fx)
+        sep = " " if f[:2].isalpha() else ""  # d tanh(X), dσ(X), d|X|
+        return f"rule 8: d{sep}{f} = {p.doc(RULES['fn'].apply(None, fx, lambda c: dx))}"
+    except Exception:  # a function without a printable f′: the notes' template
+        return "rule 8: dσ(X) = σ′(X) ⊙ dX"
 
 
 def _pairs_node(pairs) -> E.Node:

@@ -74,7 +74,7 @@ def test_golden_two_layer_net_runs_backwards_through_names():
 
 
 @pytest.mark.parametrize("expr,wrt,types", GOLDENS)
-@pytest.mark.parametrize("method", ["trace", "backprop"])
+@pytest.mark.parametrize("method", ["trace", "backprop", "jacobian"])
 def test_goldens_short_lines_one_rule_no_restating(expr, wrt, types, method):
     got, rules = lines(expr, wrt, types, method)
     assert all(len(ln) <= 100 for ln in got), [ln for ln in got if len(ln) > 100]
@@ -92,9 +92,20 @@ def test_backprop_goldens():
 def test_jacobian_method_on_vectors_and_refusal_on_matrices():
     got, _ = lines(NET, ["x"], method="jacobian")
     assert "∂a₁/∂xᵀ = W₁" in got and "∂h₁/∂a₁ᵀ = diag(σ'(a₁))" in got
-    r = derive("log(det(X))", ["X"])
+    r = derive("u'*exp(X*a*tr(X))", ["X"], {"a": "vector", "u": "vector"})
     m = method_steps(r, "jacobian")
-    assert "vector" in m.message and "--method trace" in m.message
+    assert "vector" in m.message and "--method trace" in m.message and not m.steps
+
+
+def test_jacobian_method_on_a_matrix_variable_uses_the_vec_form():
+    got, rules = lines(NET, ["W1"], method="jacobian")
+    assert "∂a₁/∂vec(W₁)ᵀ = xᵀ ⊗ I" in got
+    assert got[-1] == "∂f/∂W₁ = ((W₂ᵀ((1ᵀy)·softmax(W₂ σ(W₁x)) − y)) ⊙ σ'(W₁x))xᵀ"
+    assert any("vec(M)ᵀ(P ⊗ Q)" in r for r in rules)
+    got, _ = lines("log(det(X))", ["X"], method="jacobian")
+    assert got[-3:] == ["= det(X)/t₁·vec(X⁻ᵀ)ᵀ", "∂f/∂vec(X)ᵀ = vec(X⁻ᵀ)ᵀ", "∂f/∂X = X⁻ᵀ"]
+    got, _ = lines("tr(A*X'*B*X*C)", ["X"], method="jacobian")
+    assert got == ["∂f/∂vec(X)ᵀ = vec(BXCA + BᵀXAᵀCᵀ)ᵀ", "∂f/∂X = BXCA + BᵀXAᵀCᵀ"]
 
 
 # ---------------------------------------------------------------- every step is true

@@ -6,10 +6,14 @@ product is then multiplied out and transposed to the gradient."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..derive.differential import Differentiator
-from ..derive.jacobian import NoMatrixForm, lift
+from ..derive.gradient import derive
+from ..derive.jacobian import NoMatrixForm, lift, vec_jacobian
 from ..derive.simplify import simplify
 from ..ir import expr as E
+from ..printing.unicode import UnicodePrinter
 from .backprop import graph_nodes
 from .steps import Method, Namer, Step
 
@@ -20,11 +24,31 @@ def jacobian_method(result) -> Method:
     for x in result.wrt:
         v = result.variable(x)
         if v.shape[1] is not E.ONE:
-            m.message = (f"the chain of Jacobians needs a vector (or scalar) variable, and {x} is "
-                         f"a {v.kind}: use --method trace or --method backprop")
+            done = len(m.steps)
+            try:  # a matrix variable: the vec/Kronecker form, ∂a/∂vec(W)ᵀ = xᵀ ⊗ I
+                _one(m, namer, result, x)
+            except NoMatrixForm:
+                del m.steps[done:]
+                m.message = (f"the chain of Jacobians needs a vector (or scalar) variable, or a "
+                             f"vec/Kronecker form, and {x} is a {v.kind} without one here: use "
+                             "--method trace or --method backprop")
             continue
         _one(m, namer, result, x)
     return m
+
+
+def _vec_factor(result, body: E.Node, x: str) -> E.Node:
+    """∂body/∂vec(X)ᵀ (numerator layout): the Kronecker form of vec(d body) = J·vec(dX), or,
+    for a scalar body, vec(G)ᵀ from df = tr(Gᵀ dX) = vec(G)ᵀ vec(dX)."""
+    typed = replace(result.typed, root=body)
+    try:
+        return vec_jacobian(typed, x, check=False).result
+    except NoMatrixForm:
+        if not body.is_scalar:
+            raise
+        g = result.unconstrained[x] if body is result.f else \
+            derive(typed, [x], check=False).unconstrained[x]
+        return E.transpose(E.vec(g))
 
 
 def _one(m: Method, namer: Namer, result, x: str) -> None:
@@ -58,23 +82,32 @@ def _one(m: Method, namer: Namer, result, x: str) -> None:
     m.unicode[outs[0]], m.latex[outs[0]] = "f", "f"
     ins = [names[n] for n in chain] + [xv]
     factors = []
+    matrix = xv.shape[1] is not E.ONE
     for out, body, inp in zip(outs, levels, ins):
-        d = Differentiator({inp.attr[0]})(body)
-        try:
-            J = simplify(lift(d, inp.attr[0]))
-        except NoMatrixForm:
-            m.message = f"no matrix form for ∂{m.unicode.get(out, 'f')}/∂{inp.attr[0]}ᵀ"
-            return
+        if inp is xv and matrix:
+            J = simplify(_vec_factor(result, body, x))
+            wrt_u = f"vec({namer.up.var_name(x)})"
+            wrt_l = rf"\operatorname{{vec}}({namer.lp.var_name(x)})"
+        else:
+            d = Differentiator({inp.attr[0]})(body)
+            try:
+                J = simplify(lift(d, inp.attr[0]))
+            except NoMatrixForm:
+                m.message = f"no matrix form for ∂{m.unicode.get(out, 'f')}/∂{inp.attr[0]}ᵀ"
+                return
+            wrt_u = m.unicode.get(inp, inp.attr[0])
+            wrt_l = m.latex.get(inp, inp.attr[0])
         js = E.var(f"§J{len(m.unicode)}", "matrix", J.shape)
-        m.unicode[js] = f"∂{m.unicode.get(out, out.attr[0])}/∂{m.unicode.get(inp, inp.attr[0])}ᵀ"
+        m.unicode[js] = f"∂{m.unicode.get(out, out.attr[0])}/∂{wrt_u}ᵀ"
         m.latex[js] = (rf"\frac{{\partial {m.latex.get(out, out.attr[0])}}}"
-                       rf"{{\partial {m.latex.get(inp, inp.attr[0])}^{{\top}}}}")
+                       rf"{{\partial {wrt_l}^{{\top}}}}")
         m.steps.append(Step(f"Jacobian, {E.shape_text(J.shape)} (numerator layout)", js, J,
                             kind="define"))
         factors.append((js, J))
-    total = E.var(f"§J{x}", "matrix", (E.ONE, xv.shape[0]))
-    m.unicode[total] = f"∂f/∂{x}ᵀ"
-    m.latex[total] = rf"\frac{{\partial f}}{{\partial {x}^{{\top}}}}"
+    vx = E.vec(xv) if matrix else xv
+    total = E.var(f"§J{x}", "matrix", (E.ONE, vx.shape[0]))
+    m.unicode[total] = f"∂f/∂{wrt_u}ᵀ" if matrix else f"∂f/∂{x}ᵀ"
+    m.latex[total] = rf"\frac{{\partial f}}{{\partial {wrt_l if matrix else x}^{{\top}}}}"
     product = E.matmul(*[s for s, _ in factors]) \
         if len(factors) > 1 else factors[0][0]
     if len(factors) > 1:
@@ -83,10 +116,17 @@ def _one(m: Method, namer: Namer, result, x: str) -> None:
                             E.matmul(*[J for _, J in factors]),
                             continues=True))
     g = result.unconstrained[x]
-    m.steps.append(Step("multiply out: the gradient is the transposed row", total,
-                        E.transpose(g) if not g.is_scalar else g, kind="readoff"))
+    row = E.transpose(E.vec(g)) if matrix else (E.transpose(g) if not g.is_scalar else g)
+    p = UnicodePrinter(m.unicode)
+    if len(factors) > 1 or p.doc(row) != p.doc(factors[0][1]):  # never the line before again
+        m.steps.append(Step("multiply out: the gradient is the transposed row"
+                            + (" (vec trick: vec(M)ᵀ(P ⊗ Q) = vec(QᵀMP)ᵀ)"
+                               if any(n.op == "kron" for _, J in factors for n in E.walk(J))
+                               else ""),
+                            total, row, kind="readoff"))
     sym = namer.symbol(xv)
-    m.steps.append(Step("∂f/∂x = (∂f/∂xᵀ)ᵀ", sym, g, kind="readoff"))
+    m.steps.append(Step("∂f/∂X = unvec((∂f/∂vec(X)ᵀ)ᵀ)" if matrix else "∂f/∂x = (∂f/∂xᵀ)ᵀ",
+                        sym, g, kind="readoff"))
 
 
 def _reach(cur, nodes):

@@ -96,7 +96,7 @@ class Method:
 # Unicode in a rule's citation, as LaTeX maths (pdflatex and KaTeX's strict mode reject raw ᵀ)
 _UNICODE_MATH = {
     "ᵀ": "^{\\top}", "⁻¹": "^{-1}", "⁻ᵀ": "^{-\\top}", "·": "\\cdot ", "⊙": "\\odot ",
-    "⊘": "\\oslash ", "⊗": "\\otimes ", "⇒": "\\Rightarrow ", "∂": "\\partial ",
+    "⊘": "\\oslash ", "⊗": "\\otimes ", "×": "\\times ", "⇒": "\\Rightarrow ", "∂": "\\partial ",
     "σ": "\\sigma", "−": "-", "‖": "\\|", "Σ": "\\Sigma ", "λ": "\\lambda ",
     "∘": "\\circ ", "≠": "\\neq ", "≤": "\\le ", "≥": "\\ge ", "→": "\\to ",
     "⟨": "\\langle ", "⟩": "\\rangle ", "ᵏ": "^{k}", "ʲ": "^{j}", "ⱼ": "_{j}", "ᵢ": "_{i}",

@@ -16,7 +16,17 @@ emitted module is faster. "XLA flops md / JAX" is the ratio of the floating-poin
 XLA's cost analysis counts in the two compiled programs: unlike the times it does not depend
 on what else the machine is doing. The thread settings are printed first.
 
-Run: python bench/bench_codegen.py [--sizes 64 256 1024] [--repeats 15] [--problems NAME ...]"""
+The problem sets: `--set core` (the default: the rows below, at --sizes, default 64 256
+1024), `--set batch` (bench/batch_problems.py: batched softmax regression, 2-layer MLP with
+biases, attention; n is the feature size, the batch is in the name; --sizes default 64 256),
+`--set matfun` (bench/matfun_problems.py: log-Euclidean distance and nuclear-norm regression;
+each at the n in its name, --sizes ignored), `--set all`. The batch and matfun problems are
+written once against an array-API shim (`forward(ops, ...)`), run by NumPy as the hand
+forward pass and by JAX and PyTorch as the autodiff peers; their hand f+∇f is the problem's
+hand-written `grad`.
+
+Run: python bench/bench_codegen.py [--set core|batch|matfun|all] [--sizes 64 256 1024]
+     [--repeats 15] [--problems NAME ...]"""
 
 from __future__ import annotations
 
@@ -244,13 +254,128 @@ def _logdet():
     return "logdet(X)", ["X"], {}, data, f, fg
 
 
-PROBLEMS = {
+CORE = {
     "least squares": _least_squares, "ridge": _ridge, "logistic loss": _logistic,
     "x'Ax": _quadratic, "tr(AXBXᵀ)": _trace_axbxt, "Gaussian NLL": _gaussian_nll,
     "a'inv(X)b": _bilinear_inverse, "matrix factorization": _factorization,
     "softmax regression": _softmax_regression, "2-layer MLP": _mlp2,
     "4-layer tanh MLP": _mlp4_tanh, "logsumexp": _logsumexp, "logdet": _logdet,
 }
+
+
+# ---------------------------------------------------------------- batch and matfun sets
+# Problems of bench/batch_problems.py and bench/matfun_problems.py: `forward(ops, **vars)`
+# written against the array-API shim below, run by NumPy (the hand forward), JAX and PyTorch.
+
+
+class NumpyOps:
+    xp = np
+    exp, log = np.exp, np.log
+
+    @staticmethod
+    def sum(x, axis=None):
+        return np.sum(x, axis=axis)
+
+    @staticmethod
+    def logsumexp(z, axis=None):
+        # max-shifted, one pass of exponentials (scipy's logsumexp adds ~50 µs of checks)
+        m = np.max(z, axis=axis, keepdims=True)
+        return np.log(np.sum(np.exp(z - m), axis=axis)) + np.squeeze(m, axis=axis)
+
+    @staticmethod
+    def sigmoid(z):
+        return expit(z)
+
+
+def jax_ops(jax):
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp as jlse
+
+    class JaxOps:
+        xp = jnp
+        exp, log = jnp.exp, jnp.log
+
+        @staticmethod
+        def sum(x, axis=None):
+            return jnp.sum(x, axis=axis)
+
+        @staticmethod
+        def logsumexp(z, axis=None):
+            return jlse(z, axis=axis)
+
+        @staticmethod
+        def sigmoid(z):
+            return jax.nn.sigmoid(z)
+    return JaxOps
+
+
+def torch_ops(torch):
+    class _Linalg:
+        def __getattr__(self, k):
+            return getattr(torch.linalg, k)
+
+        @staticmethod
+        def svd(x, full_matrices=True, compute_uv=True):
+            if not compute_uv:
+                return torch.linalg.svdvals(x)
+            return torch.linalg.svd(x, full_matrices=full_matrices)
+
+    class _XP:
+        linalg = _Linalg()
+
+        def __getattr__(self, k):
+            return getattr(torch, k)
+
+    class TorchOps:
+        xp = _XP()
+        exp, log, sigmoid = torch.exp, torch.log, torch.sigmoid
+
+        @staticmethod
+        def sum(x, axis=None):
+            return torch.sum(x) if axis is None else torch.sum(x, dim=axis)
+
+        @staticmethod
+        def logsumexp(z, axis=None):
+            return torch.logsumexp(z, dim=tuple(range(z.ndim)) if axis is None else axis)
+    return TorchOps
+
+
+def _shim_problem(p, fixed_n=None):
+    """A batch/matfun Problem in this file's form; `fixed_n`: the only size it runs at."""
+    def factory():
+        def data(n, rng):
+            return p.gen(n if fixed_n is None else fixed_n, rng)
+
+        def f(**kw):
+            return p.forward(NumpyOps, **kw)
+
+        def fg(**kw):
+            return p.grad(**kw)
+        return p.expr, p.wrt, p.lets, data, f, fg
+    factory.forward = p.forward
+    factory.sizes = None if fixed_n is None else [fixed_n]
+    return factory
+
+
+def _extra_sets():
+    import batch_problems
+    import matfun_problems
+
+    return ({p.name: _shim_problem(p) for p in batch_problems.PROBLEMS},
+            {p.name: _shim_problem(p, p.n) for p in matfun_problems.PROBLEMS})
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+BATCH, MATFUN = _extra_sets()
+SETS = {"core": CORE, "batch": BATCH, "matfun": MATFUN, "all": {**CORE, **BATCH, **MATFUN}}
+PROBLEMS = SETS["all"]
+DEFAULT_SIZES = {"core": [64, 256, 1024], "batch": [64, 256]}
+
+
+def _bind(forward, ops):
+    def loss(**kw):
+        return forward(ops, **kw)
+    return loss
 
 
 def jax_losses():
@@ -267,7 +392,9 @@ def jax_losses():
     def sq(v):
         return jnp.sum(v * v)
 
-    return jax, {
+    ops = jax_ops(jax)
+    shim = {name: _bind(fac.forward, ops) for name, fac in {**BATCH, **MATFUN}.items()}
+    return jax, shim | {
         "least squares": lambda A, x, y: sq(A @ x - y),
         "ridge": lambda A, x, y, **k: sq(A @ x - y) + k["lambda"] * sq(x),
         "logistic loss": lambda X, w, y: jnp.sum(jnp.logaddexp(0.0, -y * (X @ w))),
@@ -296,7 +423,9 @@ def torch_losses():
     def sq(v):
         return torch.sum(v * v)
 
-    return torch, {
+    ops = torch_ops(torch)
+    shim = {name: _bind(fac.forward, ops) for name, fac in {**BATCH, **MATFUN}.items()}
+    return torch, shim | {
         "least squares": lambda A, x, y: sq(A @ x - y),
         "ridge": lambda A, x, y, **k: sq(A @ x - y) + k["lambda"] * sq(x),
         "logistic loss": lambda X, w, y: torch.sum(F.softplus(-y * (X @ w))),
@@ -424,25 +553,35 @@ def batch_time(fn, kwargs, repeats):
 
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--set", choices=list(SETS), default="core",
+                   help="problem set (default core); --problems picks rows from all sets")
+    p.add_argument("--sizes", type=int, nargs="+", default=None,
+                   help="default 64 256 1024 (core), 64 256 (batch); matfun rows: own n")
     p.add_argument("--repeats", type=int, default=15)
-    p.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    p.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=None)
     args = p.parse_args(argv)
+    names = args.problems or list(SETS[args.set])
     rng = np.random.default_rng(0)
     jx = jax_losses()
     tx = torch_losses()
     print(f"Threads: {thread_settings()}\n")
+    # the batch and matfun rows add "matdiff / JAX" (NumPy f_and_grad over JAX
+    # jit(value_and_grad)); the core table keeps its columns (bench/README.md)
+    vs_jax = any(name not in CORE for name in names)
     print("| problem | n | hand f (µs) | hand f+∇f / hand f | matdiff f_and_grad / hand f | "
           "JAX / hand f | PyTorch / hand f | matdiff / fastest other | md JAX / JAX | "
-          "XLA flops md / JAX | md torch / autograd |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name in args.problems:
-        expr, wrt, let, data, hand_f, hand_fg = PROBLEMS[name]()
+          "XLA flops md / JAX | md torch / autograd |" + (" matdiff / JAX |" if vs_jax else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if vs_jax else ""))
+    for name in names:
+        factory = PROBLEMS[name]
+        expr, wrt, let, data, hand_f, hand_fg = factory()
+        sizes = getattr(factory, "sizes", None) or args.sizes or DEFAULT_SIZES[
+            "core" if name in CORE else "batch"]
         result = matdiff.grad(expr, wrt, let)
         mod = result.compile()
         mod_jax = result.compile("jax") if jx is not None else None
         mod_torch = result.compile("torch") if tx is not None else None
-        for n in args.sizes:
+        for n in sizes:
             kwargs = data(n, rng)
             value, grads = mod.f_and_grad(**kwargs)
             ref_value, ref_grads = hand_fg(**kwargs)
@@ -486,7 +625,9 @@ def main(argv=None):
                 if "md_jax" in contenders else "—"
             print(f"| {name} | {n} | {t['f'] * 1e6:.1f} | {t['fg'] / t['f']:.2f} | "
                   f"{t['md'] / t['f']:.2f} | {cells[0]} | {cells[1]} | "
-                  f"{t['md'] / fastest:.2f} | {own[0]} | {flops} | {own[1]} |", flush=True)
+                  f"{t['md'] / fastest:.2f} | {own[0]} | {flops} | {own[1]} |"
+                  + (f" {t['md'] / t['jax']:.2f} |" if vs_jax and "jax" in t else
+                     " — |" if vs_jax else ""), flush=True)
 
 
 if __name__ == "__main__":

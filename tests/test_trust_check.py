@@ -312,3 +312,10 @@ def test_an_option_of_another_command_is_named_as_such():
     assert "did you mean --steps" not in proc.stderr  # the old, self-contradicting hint
     proc = _run("grad", "x'*x", "--wrt", "x", "--stpes")
     assert proc.returncode == 2 and "did you mean --steps?" in proc.stderr
+
+
+def test_an_unsubscripted_matrix_norm_says_how_it_was_read():
+    proc = _run("grad", "||X||^2", "--wrt", "X")
+    assert proc.returncode == 0 and "read as the Frobenius norm" in proc.stdout
+    assert "Frobenius" not in _run("grad", "||X||_F^2", "--wrt", "X").stdout
+    assert "Frobenius" not in _run("grad", "||x||^2", "--wrt", "x").stdout  # a vector: no doubt

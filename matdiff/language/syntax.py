@@ -43,6 +43,7 @@ class Call(Syn):
     func: str
     func_span: Span
     args: tuple[Syn, ...]
+    bare_norm: bool = False  # ||X|| with no subscript: Euclidean for a vector, Frobenius for X
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,7 @@ class SyntaxBuilder:
                              "||x||_1; write norm2(x) or norm1(x)")
         count_operand(span)
         return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
-                    calls=x.calls + 1)
+                    calls=x.calls + 1, bare_norm=sub == "")
 
     def call(self, c):
         func, args = c[0], tuple(close(a) for a in c[1:])

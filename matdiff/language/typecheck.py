@@ -77,6 +77,8 @@ class Typed:
     # undeclared names whose kind came from the context, not from their first letter:
     # name → kind ("vector" or "matrix"); `b` in `W*x + b`, `a` in `softmax(a)`
     context_kinds: dict[str, str] = field(default_factory=dict)
+    # how an ambiguous spelling was read, said to the user (||X|| of a matrix: Frobenius)
+    reading_notes: list[str] = field(default_factory=list)
 
     def var(self, name: str) -> E.Node:
         return self.variables[name]
@@ -162,6 +164,7 @@ class _Checker:
         self._keyed: list[Syn] = []
         self.var_shapes: dict[str, Pair] = {}
         self.var_kinds: dict[str, str] = {}
+        self.reading_notes: list[str] = []
         self.names: dict[int, E.Dim] = {}
         self.built: dict[int, E.Node] = {}
         self.axis_of: dict[int, int] = {}  # axis forms name(X, d): the call's d
@@ -172,7 +175,7 @@ class _Checker:
         root = self.build(syn)
         variables = {name: E.var(name, self.var_kinds[name], self.resolve(shape))
                      for name, shape in self.var_shapes.items()}
-        return Typed(root, self.text, variables)
+        return Typed(root, self.text, variables, reading_notes=self.reading_notes)
 
     def run_system(self, pieces: list[tuple[str, str | None, Syn]]) -> list[Typed]:
         """Several expressions typed together (shared variables and dimensions); a piece with
@@ -699,6 +702,11 @@ class _Checker:
         if id(syn) in self.axis_of:
             return CALLS[func].axis(self.build(syn.args[0]), self.axis_of[id(syn)], shape)
         args = [self.build(a) for a in syn.args]
+        if getattr(syn, "bare_norm", False) and args[0].kind == "matrix":
+            note = (f"||{self.src(syn.args[0])}|| of a matrix is read as the Frobenius norm "
+                    f"(write ||…||_F to say so, or specnorm(…) for the spectral norm)")
+            if note not in self.reading_notes:
+                self.reading_notes.append(note)
         return CALLS[func].build(*args, shape)
 
 

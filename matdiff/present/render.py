@@ -128,7 +128,8 @@ def conditions(result) -> list[str]:
     and the condition the result holds under (a simple eigenvalue, full rank)."""
     from ..ops.matrix_functions import notes_for
 
-    return notes_for(result.f, *(result.gradients[n] for n in result.wrt))
+    return list(getattr(result.typed, "reading_notes", [])) + \
+        notes_for(result.f, *(result.gradients[n] for n in result.wrt))
 
 
 def _notes(result) -> list[str]:

@@ -93,7 +93,7 @@ class Outcome:
 
 # SymPy's cancel/gcd on 3×3 symbolic inverses and powers can run for minutes and take
 # hundreds of MB; past this budget the verdict rests on the high-precision numeric test.
-TIME_BUDGET = 1.5
+TIME_BUDGET = 0.8
 
 
 class _OutOfTime(Exception):

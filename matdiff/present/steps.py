@@ -215,6 +215,7 @@ class Namer:
 # ---------------------------------------------------------------- citations
 
 CONSTANT_FACTOR = "a constant factor: d(cX) = c·dX"
+CONSTANT_MATRIX = "rule 2 with a constant matrix: d(a·C) = da·C"
 QUOTIENT = "quotient rule: d(u/v) = (v·du − u·dv)/v²"
 NORM_SQUARED = "‖r‖² = rᵀr, so by rules 2 and 3: d‖r‖² = 2rᵀdr"
 LOG_SOFTMAX = "softmax(a) = exp(a)/(1ᵀexp(a)), so log softmax(a) = a − 1·log(1ᵀexp(a))"
@@ -273,6 +274,8 @@ class TraceDerivation:
             c, x = sub.args
             if not (E.free_vars(c) & live):
                 return CONSTANT_FACTOR, E.scale(c, d(x))
+            if not (E.free_vars(x) & live):  # d(c·1) = dc·1: the matrix is the constant
+                return CONSTANT_MATRIX, E.scale(d(c), x)
         if sub.op == "add" and any(negative_part(t) is not None for t in sub.args):
             # d(a − b) = da − db: the minus stays outside d(·)
             parts = [d(t) if negative_part(t) is None else E.neg(d(negative_part(t)))

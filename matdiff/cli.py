@@ -43,6 +43,12 @@ def version() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No prefixes (--out for --output): _split_argv pairs an option with its value by its
+        # full name, so an abbreviation would lose its value; a typo is named instead.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line and exit 2, as for every bad input
         if message.startswith("unrecognized arguments"):
             import difflib

@@ -154,6 +154,9 @@ REFUSED = [
     (["grad", "x'*A*x", "--along", "t", "--define", "x=t*v", "--steps"],
      "--steps does not go with --along"),
     (["grad", "x'*x", "--wtr", "x"], "did you mean --wrt"),
+    # a prefix is not taken for the option: its value would be read as EXPR
+    (["codegen", "x'*x", "--wrt", "x", "--out", "f.py"], "did you mean --output"),
+    (["grad", "x'*x", "--wr", "x"], "did you mean --wrt"),
 ]
 
 

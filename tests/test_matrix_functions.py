@@ -298,3 +298,12 @@ def test_emitted_numpy_uses_the_eigendecomposition():
     v = _sym_dir(5)
     fd = (module.f(S=S + 1e-6 * v, B=B) - module.f(S=S - 1e-6 * v, B=B)) / 2e-6
     assert abs(np.sum(grads["S"] * v) - fd) <= 1e-6 * max(1.0, abs(fd))
+
+
+def test_a_factorization_of_a_general_matrix_says_how_to_declare_it(capsys):
+    # chol needs spd: a matrix sampled general never qualifies, and the error names the fix
+    assert main(["grad", "tr(chol(X))", "--wrt", "X", "--plain"]) == 2
+    err = capsys.readouterr().err
+    assert "X is not symmetric (declare it: --let X:symmetric, or X:spd" in err
+    assert len(err.strip().splitlines()) == 3 and "Traceback" not in err  # message, source, caret
+    assert main(["grad", "tr(chol(X))", "--wrt", "X", "--let", "X:spd", "--plain"]) == 0

@@ -173,7 +173,22 @@ class Problem:
 
     @property
     def reason(self) -> str:
-        return f"{_node_text(self.subject)} {self.what}"
+        return _describe(self.subject, self.what)
+
+
+def _describe(subject: E.Node, what: str) -> str:
+    text = f"{_node_text(subject)} {what}"
+    if subject.op == "var" and what in _KIND_FIXES:
+        text += _KIND_FIXES[what].format(name=subject.attr[0])
+    return text
+
+
+# A variable that is sampled general but needs a structured kind: say how to declare it.
+_KIND_FIXES = {
+    "is not symmetric": " (declare it: --let {name}:symmetric, or {name}:spd where the "
+                        "operation needs positive definite)",
+    "is not positive definite": " (declare it: --let {name}:spd)",
+}
 
 
 def _cond(m: np.ndarray) -> float:
@@ -427,7 +442,7 @@ def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random
             reasons[first] = reasons.get(first, 0) + 1
     if reasons:
         subject, what = max(reasons, key=reasons.get)
-        common = f"{_node_text(subject)} {what}"
+        common = _describe(subject, what)
     else:
         common = "no data"
     return PointSearch(None, tried, value_defined, common)

@@ -125,6 +125,11 @@ def test_verify_never_passes_on_nan():
     ("-y'*log(softmax(W*x))", "W", "1.0000001*(sum(y)*softmax(W*x) - y)*x'"),
     ("sum(sigmoid(W*x))", "W", "1.0000001*(sigmoid(W*x).*(vector(1)-sigmoid(W*x)))*x'"),
     ("tr(A*X)", "X", "1.0000001*A'"),
+    # differences far below 50 digits: exact constants widen the high-precision comparison
+    ("tr(X*X')", "X", "2*X + 1e-45*X"),
+    ("tr(X*X')", "X", "2*X + 1e-300*X"),
+    ("tr(X*X')", "X", "2*X + 1e-30*X*1e-30"),
+    ("tr(X*X')", "X", "(1+1e-100)*(2*X)"),
 ])
 def test_wrong_claims_are_wrong(expr, wrt, claim):
     verdict = check_claim(expr, wrt, claim)

@@ -269,8 +269,10 @@ def test_short_decimals_stay_exact_long_ones_are_doubles():
 
     assert typecheck("0.1*a").root.args[0].attr == Fraction(1, 10)
     assert typecheck("1e-6*a").root.args[0].attr == Fraction(1, 10**6)
-    c = typecheck("1e-300*a").root.args[0].attr
-    assert c == 1e-300 and isinstance(c, float)
+    # exact down to 1e-300, so that check can tell 2X + 1e-300·X from 2X
+    assert typecheck("1e-300*a").root.args[0].attr == Fraction(1, 10**300)
+    c = typecheck("0.1234567890123456789012345*a").root.args[0].attr  # 25 digits
+    assert c == 0.1234567890123456789012345 and isinstance(c, float)
     c = typecheck("1e308*a").root.args[0].attr
     assert c == 1e308
     assert typecheck("0e99999999*a").root.op == "const"  # zero is zero, however spelled

@@ -9,6 +9,7 @@ stage relies on (flattening, zeros and ones, identities, double transposes, X·X
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections.abc import Iterable
 from fractions import Fraction
@@ -199,7 +200,14 @@ def const(value) -> Node:
             value = near if float(near) == value else value
     elif isinstance(value, int):
         value = Fraction(value)
+    if isinstance(value, Fraction) and abs(value) > _LARGEST_DOUBLE:  # 1e300·1e300 folded
+        raise DerivationError("number too large (overflows a double): a constant of the "
+                              "expression or of its derivative is beyond ±1.8e308",
+                              hint="scale the expression down")
     return make("const", (), value, SCALAR)
+
+
+_LARGEST_DOUBLE = Fraction(sys.float_info.max)
 
 
 def zero(shape: Shape) -> Node:

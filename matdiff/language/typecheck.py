@@ -719,7 +719,7 @@ class _Span(Syn):
 _NUMBER = re.compile(r"(\d*)(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
 # A literal stays an exact fraction when it is a short decimal; anything else is a double.
 _EXACT_DIGITS = 20
-_EXACT_EXPONENT = 20
+_EXACT_EXPONENT = 300
 
 
 def _number(text: str, span=None) -> Fraction | float:

@@ -70,12 +70,15 @@ def differ(a: E.Node, a_sizes: dict, b: E.Node, b_sizes: dict, env) -> tuple[boo
     error (1 − tanh(x)² at x = 100 cancels 87 digits), and a difference counts only above
     ten times that bound and above CHECK_DIGITS' own resolution."""
     mp = _mp()
-    a1, b1 = evaluate(a, env, a_sizes), evaluate(b, env, b_sizes)
-    a2 = evaluate(a, env, a_sizes, digits=CHECK_DIGITS)
-    b2 = evaluate(b, env, b_sizes, digits=CHECK_DIGITS)
+    # a claim 2X + 1e-40·X differs by 5e-41: constants far from 1 widen the digits needed
+    extra = _constant_digits(a) + _constant_digits(b)
+    a1, b1 = evaluate(a, env, a_sizes, digits=DIGITS + extra), \
+        evaluate(b, env, b_sizes, digits=DIGITS + extra)
+    a2 = evaluate(a, env, a_sizes, digits=CHECK_DIGITS + extra)
+    b2 = evaluate(b, env, b_sizes, digits=CHECK_DIGITS + extra)
     if (a2.rows, a2.cols) != (b2.rows, b2.cols):
         return True, float("inf")
-    with mp.workdps(CHECK_DIGITS):
+    with mp.workdps(CHECK_DIGITS + extra):
         xs, ys = _entries(a2), _entries(b2)
         error = max(abs(x - y) for x, y in zip(_entries(a1), xs)) + \
             max(abs(x - y) for x, y in zip(_entries(b1), ys))
@@ -84,8 +87,22 @@ def differ(a: E.Node, a_sizes: dict, b: E.Node, b_sizes: dict, env) -> tuple[boo
         relative = float(diff / top)
         # a constant written as a double (0.1 is exact, 3.141592653589793 is not π) is known
         # to about 1e-16: differences below that are the literal's, not the formula's
-        floor = 1e-13 if _inexact_constants(a) or _inexact_constants(b) else 1e-60
+        floor = 1e-13 if _inexact_constants(a) or _inexact_constants(b) else \
+            10.0 ** -(60 + extra)
         return bool(diff > 10 * error and relative > floor), relative
+
+
+def _constant_digits(node: E.Node) -> int:
+    """The decimal digits of node's exact constants (numerators and denominators, together,
+    since products of constants need them all): 1e-40 and 1 + 1e-40 both need 40 more
+    digits to be told from 0 and 1. Capped so that a check costs at most ~700 digits."""
+    from fractions import Fraction
+
+    total = 0
+    for n in E.walk(node):
+        if n.op == "const" and isinstance(n.attr, Fraction):
+            total += len(str(abs(n.attr.numerator))) + len(str(n.attr.denominator)) - 2
+    return min(total, 600)
 
 
 def _inexact_constants(node: E.Node) -> bool:

@@ -30,6 +30,42 @@ class CannotLower(DerivationError):
 # ---------------------------------------------------------------- helpers
 
 
+# The argument checks every backend emits (a torch.Size prints as a tuple through tuple()).
+ARGUMENT_HELPERS = r"""
+
+def _argument_error(given, names):
+    missing = [n for n in names if n not in given]
+    extra = [n for n in given if n not in names]
+    if missing:
+        raise TypeError("missing argument(s): " + ", ".join(missing))
+    raise TypeError("unexpected argument(s): " + ", ".join(extra))
+
+
+def _shape_words(shape):
+    shape = tuple(shape)
+    if len(shape) == 1:
+        return f"has length {shape[0]}"
+    return "is " + "×".join(str(k) for k in shape) if len(shape) == 2 else f"has shape {shape}"
+
+
+def _shape_error(name, kind, symbolic, shape, ndim, expected=None, others=()):
+    if expected is None:
+        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got shape {tuple(shape)}")
+    clash = "".join(f"{other} {_shape_words(s)} but " for other, s in others)
+    raise ValueError(f"{clash}{name} {_shape_words(shape)}: {name} must have shape "
+                     f"{symbolic} = {expected}")
+
+
+def _empty_error(name, shape):
+    raise ValueError(f"{name} is empty (shape {tuple(shape)}): every size must be at least 1")
+
+
+def _direction_error(name, shape, variable, expected):
+    raise ValueError(f"the direction {name} must have the shape of {variable}, {expected}, "
+                     f"got {tuple(shape)}")
+"""
+
+
 class Helpers:
     """A backend's helper library: top-level definitions separated by two blank lines; a
     module carries only those its code refers to (and the ones those refer to)."""

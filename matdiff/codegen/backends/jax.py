@@ -18,7 +18,7 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ..body import Body, Helpers, strip
+from ..body import ARGUMENT_HELPERS, Body, Helpers, strip
 from . import Backend
 from .numpy import argument_checks
 
@@ -248,44 +248,13 @@ def _symmetric(a, name, kind, definite):
                          f"and {name}[{j}, {i}] = {float(a[j, i])!r}")
 
 
-def _argument_error(given, names):
-    missing = [n for n in names if n not in given]
-    extra = [n for n in given if n not in names]
-    if missing:
-        raise TypeError("missing argument(s): " + ", ".join(missing))
-    raise TypeError("unexpected argument(s): " + ", ".join(extra))
-
-
-def _shape_words(shape):
-    if len(shape) == 1:
-        return f"has length {shape[0]}"
-    return "is " + "×".join(str(k) for k in shape) if len(shape) == 2 else f"has shape {shape}"
-
-
-def _shape_error(name, kind, symbolic, shape, ndim, expected=None, others=()):
-    if expected is None:
-        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got shape {shape}")
-    clash = "".join(f"{other} {_shape_words(s)} but " for other, s in others)
-    raise ValueError(f"{clash}{name} {_shape_words(shape)}: {name} must have shape "
-                     f"{symbolic} = {expected}")
-
-
-def _empty_error(name, shape):
-    raise ValueError(f"{name} is empty (shape {tuple(shape)}): every size must be at least 1")
-
-
-def _direction_error(name, shape, variable, expected):
-    raise ValueError(f"the direction {name} must have the shape of {variable}, {expected}, "
-                     f"got {shape}")
-
-
 def _not_derived(names):
     raise TypeError("f_custom has matdiff's gradient only with respect to "
                     + ", ".join(names) + ": emit the module with --wrt for the others too, "
                     "or pass them through jax.lax.stop_gradient")
 """
 
-_HELPERS = Helpers(HELPERS)
+_HELPERS = Helpers(HELPERS + ARGUMENT_HELPERS)
 
 RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | {
     "np", "jax", "jnp", "jsla", "math", "vars", "f", "f_and_grad", "f_custom"}

@@ -15,7 +15,7 @@ import textwrap
 
 from ...ir import expr as E
 from ...printing.text import to_text
-from ..body import Body, Helpers, size_name, strip
+from ..body import ARGUMENT_HELPERS, Body, Helpers, size_name, strip
 from . import Backend
 
 # Every helper an emitted module may need; a module carries only those its functions use (and
@@ -335,37 +335,6 @@ def _probe(n, _cache={}):
     if u is None:
         u = _cache[n] = np.sqrt(np.arange(2.0, n + 2.0))
     return u
-
-
-def _argument_error(given, names):
-    missing = [n for n in names if n not in given]
-    extra = [n for n in given if n not in names]
-    if missing:
-        raise TypeError("missing argument(s): " + ", ".join(missing))
-    raise TypeError("unexpected argument(s): " + ", ".join(extra))
-
-
-def _shape_words(shape):
-    if len(shape) == 1:
-        return f"has length {shape[0]}"
-    return "is " + "×".join(str(k) for k in shape) if len(shape) == 2 else f"has shape {shape}"
-
-
-def _shape_error(name, kind, symbolic, shape, ndim, expected=None, others=()):
-    if expected is None:
-        raise ValueError(f"{name} must be a {kind} ({ndim}-D array), got shape {shape}")
-    clash = "".join(f"{other} {_shape_words(s)} but " for other, s in others)
-    raise ValueError(f"{clash}{name} {_shape_words(shape)}: {name} must have shape "
-                     f"{symbolic} = {expected}")
-
-
-def _empty_error(name, shape):
-    raise ValueError(f"{name} is empty (shape {shape}): every size must be at least 1")
-
-
-def _direction_error(name, shape, variable, expected):
-    raise ValueError(f"the direction {name} must have the shape of {variable}, {expected}, "
-                     f"got {shape}")
 """
 
 
@@ -378,7 +347,7 @@ RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | 
 
 
 
-_HELPERS = Helpers(HELPERS)
+_HELPERS = Helpers(HELPERS + ARGUMENT_HELPERS)
 
 
 def helpers_for(code: str) -> list[str]:

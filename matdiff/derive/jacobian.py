@@ -410,7 +410,7 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
     "not checked", or bad input when f itself is undefined everywhere)."""
     import numpy as np
 
-    from ..oracles.numeric import evaluate, find_point, random_direction, worst_of
+    from ..oracles.numeric import best_directional_error, find_point, random_direction, worst_of
     from .gradient import undefined_error
 
     variables = out.typed.variables
@@ -431,19 +431,10 @@ def _self_check(out: LinearMapResult, seed: int = 4242) -> None:
         for _ in range(2):
             direction = random_direction(variables[out.wrt].attr[1], x.shape, rng)
             analytic = _applied(out, env, sizes, direction)
-            best = float("nan")
-            for eps in (1e-4, 1e-5, 1e-6):
-                fd = (evaluate(out.function, {**env, out.wrt: x + eps * direction}, sizes) -
-                      evaluate(out.function, {**env, out.wrt: x - eps * direction}, sizes)) \
-                    / (2 * eps)
-                if out.kind == "vec":
-                    fd = fd.reshape(-1, 1, order="F")
-                if not (np.all(np.isfinite(fd)) and np.all(np.isfinite(analytic))):
-                    continue
-                err = float(np.max(np.abs(fd - analytic))) / max(
-                    float(np.max(np.abs(fd))), float(np.max(np.abs(analytic))), 1e-6 * scale)
-                best = err if best != best else min(best, err)
-            worst = worst_of(worst, best)
+            shaped = (lambda fd: fd.reshape(-1, 1, order="F")) if out.kind == "vec" else \
+                (lambda fd: fd)
+            worst = worst_of(worst, best_directional_error(
+                out.function, env, sizes, out.wrt, direction, analytic, scale, shaped))
     if not worst <= 1e-5:
         raise InternalError(f"the numerical self-check rejected the derived {out.kind} "
                             f"(relative error {worst:.2g}); this is a bug, please report it")

@@ -153,6 +153,24 @@ def best_fd_error(fd, analytic: float, scale: float) -> float:
                compare(values[5e-6], analytic, scale), compare(fd(1e-7), analytic, scale))
 
 
+def best_directional_error(function: E.Node, env: Env, sizes, name: str, direction,
+                           analytic: np.ndarray, scale: float, shaped=lambda fd: fd) -> float:
+    """The smallest relative error of an array-valued directional derivative `analytic`
+    against central differences of `function` along `direction` (steps 1e-4…1e-6; NaN when
+    no step gives finite values). `shaped` lays the difference out like `analytic`."""
+    x = env[name]
+    best = float("nan")
+    for eps in (1e-4, 1e-5, 1e-6):
+        fd = shaped((evaluate(function, {**env, name: x + eps * direction}, sizes) -
+                     evaluate(function, {**env, name: x - eps * direction}, sizes)) / (2 * eps))
+        if not (np.all(np.isfinite(fd)) and np.all(np.isfinite(analytic))):
+            continue
+        err = float(np.max(np.abs(fd - analytic))) / max(
+            float(np.max(np.abs(fd))), float(np.max(np.abs(analytic))), 1e-6 * scale)
+        best = err if best != best else min(best, err)
+    return best
+
+
 # ---------------------------------------------------------------- where f is defined
 
 # Beyond this condition number an inverse, solve or log-det is treated as singular: its value

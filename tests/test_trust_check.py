@@ -156,6 +156,15 @@ def test_same_formula_is_proved():
     assert verdict.correct and verdict.exact is True
 
 
+@pytest.mark.parametrize("expr, claim", [
+    ("1e-200*tr(X*X')", "2e-200*X"),  # tiny exact constants widen the digits, not the verdict
+    ("tr(X*X')", "(1+1e-100)*(2*X) - 2e-100*X"),
+])
+def test_right_claims_with_extreme_constants_are_correct(expr, claim):
+    verdict = check_claim(expr, "X", claim)
+    assert verdict.correct, verdict.text
+
+
 def test_exact_step_has_a_time_budget():
     import time
 

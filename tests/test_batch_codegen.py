@@ -102,9 +102,9 @@ def test_softmax_regression_is_written_as_by_hand():
     assert body.count("_log_softmax_softmax_axis(") == 1, body  # one pass of exponentials
     assert "_softmax_axis(" not in body.replace("_log_softmax_softmax_axis(", ""), body
     assert "b[:, None]" in body, body  # W X + b 1ᵀ: a broadcast
-    assert "np.sum(Y, 0)" in body, body  # 1ᵀY: a column sum
+    assert "Y.sum(0)" in body, body  # 1ᵀY: a column sum
     assert "np.vdot(Y, " in body, body  # sum(Y ⊙ log softmax): one dot product
-    assert body.count("np.sum(") == 2, body  # 1ᵀY and the b gradient G1, once each
+    assert len(re.findall(r"\.sum\(\d\)", body)) == 2, body  # 1ᵀY and the b gradient G1, once each
 
 
 def test_mlp_biases_are_broadcasts_and_row_sums():
@@ -113,7 +113,7 @@ def test_mlp_biases_are_broadcasts_and_row_sums():
     assert "einsum" not in body and "np.ones" not in body, body
     assert "b1[:, None]" in body and "b2[:, None]" in body, body
     assert body.count("_log_softmax_softmax_axis(") == 1, body
-    assert len(re.findall(r"np\.sum\(t\d+, 1\)", body)) == 2, body  # ∂f/∂b₁ and ∂f/∂b₂
+    assert len(re.findall(r"t\d+\.sum\(1\)", body)) == 2, body  # ∂f/∂b₁ and ∂f/∂b₂
 
 
 def test_attention_shares_the_forward_pass():

@@ -118,13 +118,13 @@ def test_no_matrix_form_is_said_plainly():
 
 def test_emitted_jacobian_and_hessian_functions_verify():
     source, results = jacobian_module("sigmoid(W*x+b)", ["x", "b"], {"b": "vector"})
-    assert "def jac_x(**vars)" in source and "def jac_b(**vars)" in source
+    assert "def jac_x(*, W, x, b)" in source and "def jac_b(*, W, x, b)" in source
     assert verify_extras(results, source).ok
     expr = "norm2(A*x-y)^2 + tr(X*X')"
     derivation = derive(expr, ["x", "X"])
     source = numpy_module(derivation, hessian_extras(expr, ["x", "X"]))
-    assert "def hess_x(**vars)" in source and "def hvp_x(V, **vars)" in source
-    assert "def hvp_X(V, **vars)" in source
+    assert "def hess_x(*, A, x, y, X)" in source and "def hvp_x(V, *, A, x, y, X)" in source
+    assert "def hvp_X(V, *, A, x, y, X)" in source
     assert verify_extras([hessian(expr, "x"), hessian(expr, "X")], source).ok
 
 

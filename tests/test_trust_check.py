@@ -105,8 +105,8 @@ def test_verify_never_passes_on_nan():
 
     result = derive("x'*A*x", ["x"])
     source = result_source = matdiff.grad("x'*A*x", "x").numpy_source()
-    broken = source.replace("def grad_x(**vars):", "def grad_x(**vars):\n    return "
-                            "np.full(vars['x'].shape, np.nan)\n\n\ndef _unused(**vars):", 1)
+    broken = source.replace("def grad_x(*, x, A):", "def grad_x(*, x, A):\n    return "
+                            "np.full(x.shape, np.nan)\n\n\ndef _unused(*, x, A):", 1)
     assert broken != result_source
     report = verify_module(result, broken)
     assert not report.ok

@@ -167,13 +167,18 @@ def _module(derivation, extras: list[Extra], backend,
 
     arguments = _arguments_doc(d.typed.variables)
 
+    params = backend.parameters(d.typed.variables, em.var_py)
+    everywhere = backend.checks_everywhere(d.typed.variables, em.var_py)
+
+    def checks(inline: bool) -> list[str]:
+        return backend.inline_checks(d.typed.variables, em.var_py) if inline or everywhere \
+            else [head]
+
     def function(name: str, doc: str, roots: list[E.Node], ret: str,
                  inline_checks: bool = False) -> list[str]:
         body, exprs = em.body(roots)
-        checks = [head] if not inline_checks else \
-            backend.inline_checks(d.typed.variables, em.var_py)
-        out = [f"def {name}(**vars):", f'    """{doc}', "", f"    {arguments}", '    """'] + \
-            checks + body
+        out = [f"def {name}({params}):", f'    """{doc}', "", f"    {arguments}", '    """'] + \
+            checks(inline_checks) + body
         out.append("    return " + ret.format(*[backend.out(r, e) for r, e in zip(roots, exprs)]))
         return out + ["", ""]
 
@@ -192,10 +197,10 @@ def _module(derivation, extras: list[Extra], backend,
     for extra in extras:
         body, exprs = em.body([extra.root])
         if extra.direction is None:
-            out = [f"def {extra.name}(**vars):", f'    """{extra.doc}"""', head]
+            out = [f"def {extra.name}({params}):", f'    """{extra.doc}"""'] + checks(False)
         else:
-            out = [f"def {extra.name}({em.var_py[extra.direction.attr[0]]}, **vars):",
-                   f'    """{extra.doc}"""', head] + _direction_check(em, extra)
+            out = [f"def {extra.name}({em.var_py[extra.direction.attr[0]]}, {params}):",
+                   f'    """{extra.doc}"""'] + checks(False) + _direction_check(em, extra)
         functions += out + body + [f"    return {backend.out(extra.root, exprs[0])}", "", ""]
 
     trailer = backend.trailer(em)

@@ -20,6 +20,14 @@ def _entries(m):
     return [m[i, j] for i in range(m.rows) for j in range(m.cols)]
 
 
+def _np_method(fn: str, name: str):
+    """NumPy: x.name() (half the call overhead of fn(x)) unless x may be a Python float."""
+    def lower(ctx, n, a):
+        x = n.args[0]
+        return f"{fn}({a[0]})" if x.is_scalar or x.op == "const" else ctx.method(a[0], name)
+    return lower
+
+
 def _call(fn: str):
     """A lowering that calls fn on the argument (jnp.trace, torch.sum, _softmax, …)."""
     return lambda ctx, n, a: f"{fn}({a[0]})"
@@ -41,7 +49,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[a[0].trace()]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(a[0][i, i] for i in range(a[0].rows))]]),
     spelling=Spelling("tr", "tr", r"\operatorname{tr}"),
-    lower={"numpy": lambda ctx, n, a: f"np.trace({a[0]})",
+    lower={"numpy": _np_method("np.trace", "trace"),
            "jax": _call("jnp.trace"), "torch": _call("torch.trace")},
 ))
 
@@ -75,7 +83,7 @@ declare(Operator(
     exact=lambda sp, n, a, s: sp.Matrix([[sum(a[0])]]),
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(_entries(a[0]))]]),
     spelling=Spelling("sum", _sum_unicode, _sum_latex),
-    lower={"numpy": lambda ctx, n, a: f"np.sum({a[0]})",
+    lower={"numpy": _np_method("np.sum", "sum"),
            "jax": _call("jnp.sum"), "torch": _call("torch.sum")},
 ))
 
@@ -95,7 +103,7 @@ declare(Operator(
     precise=lambda mp, n, a, s: mp.matrix([[mp.fsum(abs(x) for x in _entries(a[0]))]]),
     spelling=Spelling("norm1", lambda p, n: (f"‖{p.doc(n.args[0])}‖₁", ATOM),
                       lambda p, n: (rf"\left\|{p.doc(n.args[0])}\right\|_1", ATOM)),
-    lower={"numpy": lambda ctx, n, a: f"np.sum(np.abs({a[0]}))",
+    lower={"numpy": lambda ctx, n, a: f"np.abs({a[0]}).sum()",
            "jax": lambda ctx, n, a: f"jnp.sum(jnp.abs({a[0]}))",
            "torch": lambda ctx, n, a: f"torch.sum(torch.abs({a[0]}))"},
 ))

@@ -51,6 +51,15 @@ class Backend:
     def inline_checks(self, variables, py: dict[str, str]) -> list[str]:
         raise NotImplementedError
 
+    def parameters(self, variables, py: dict[str, str]) -> str:
+        """The parameter list of every emitted function: `**vars`, or named keyword-only
+        parameters where a backend binds them faster."""
+        return "**vars"
+
+    def checks_everywhere(self, variables, py: dict[str, str]) -> bool:
+        """Whether every function (not only f_and_grad) checks its arguments inline."""
+        return False
+
     def direction_lines(self, v: str, name: str, scalar: bool, of: str,
                         expected: str) -> list[str]:
         raise NotImplementedError

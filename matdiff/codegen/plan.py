@@ -28,24 +28,33 @@ def _size(d: E.Dim) -> int:
     return 1 if d is E.ONE else 1000
 
 
-def _push_scale(c: E.Node, x: E.Node, memo: dict) -> E.Node:
-    """c·x with the constant c moved through the last factor of a product and the first
-    factor of a Hadamard product, down to where the backward pass starts."""
+def _push_scale(c: E.Node, x: E.Node, memo: dict, first: bool) -> E.Node:
+    """c·x with the constant c moved through one factor of a product (the first, or the last,
+    unless that one is an input) and the first factor of a Hadamard product, down to where the
+    backward pass starts: Aᵀ(c·r) for a vector's gradient, (c·G)Xᵀ for a weight's."""
     key = (c, x)
     out = memo.get(key)
     if out is None:
-        if x.op == "matmul" and len(x.args) == 2 and not x.args[1].is_scalar:
-            out = E.make("matmul", (x.args[0], _push_scale(c, x.args[1], memo)), None, x.shape)
+        if x.op == "matmul" and len(x.args) == 2 and not any(a.is_scalar for a in x.args):
+            a, b = x.args
+            into_first = (first and not _leaf(a)) or (not first and _leaf(b) and not _leaf(a))
+            out = E.make("matmul", (_push_scale(c, a, memo, first), b) if into_first else
+                         (a, _push_scale(c, b, memo, first)), None, x.shape)
         elif x.op == "transpose" and x.kind == "matrix":  # c·Aᵀ = (c·A)ᵀ: shared with c·A
-            inner = _push_scale(c, x.args[0], memo)
+            inner = _push_scale(c, x.args[0], memo, first)
             out = E.make("transpose", (inner,), None, x.shape)
         elif x.op == "hadamard":
-            out = E.make("hadamard", (_push_scale(c, x.args[0], memo),) + x.args[1:], None,
-                         x.shape)
+            out = E.make("hadamard", (_push_scale(c, x.args[0], memo, first),) + x.args[1:],
+                         None, x.shape)
         else:
             out = E.make("scale", (c, x), None, x.shape)
         memo[key] = out
     return out
+
+
+def _leaf(x: E.Node) -> bool:
+    """A variable or its transpose: a scaling pushed there is a copy of the input."""
+    return x.op == "var" or (x.op == "transpose" and x.args[0].op == "var")
 
 
 def _dag_cost(roots: list[E.Node]) -> float:
@@ -64,17 +73,21 @@ def _dag_cost(roots: list[E.Node]) -> float:
 def _hoist_scalings(roots: list[E.Node]) -> list[E.Node]:
     """Constant factors moved to the start of the backward pass when that saves work: in
     ‖W₄tanh(…) − y‖² the 2 of each ∂f/∂Wₖ = 2(…)hᵀ becomes one 2(W₄h₃ − y) shared by all."""
-    memo: dict = {}
-    done: dict[E.Node, E.Node] = {}
-    for r in roots:
-        for n in E.postorder(r, known=done):
-            args = tuple(done[a] for a in n.args)
-            if n.op == "scale" and args[0].op == "const" and not n.is_scalar:
-                done[n] = _push_scale(args[0], args[1], memo)
-            else:
-                done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
-    hoisted = [done[r] for r in roots]
-    return hoisted if _dag_cost(hoisted) < _dag_cost(roots) else roots
+    best, cost = roots, _dag_cost(roots)
+    for first in (False, True):  # through the last factors, or the first ones
+        memo: dict = {}
+        done: dict[E.Node, E.Node] = {}
+        for r in roots:
+            for n in E.postorder(r, known=done):
+                args = tuple(done[a] for a in n.args)
+                if n.op == "scale" and args[0].op == "const" and not n.is_scalar:
+                    done[n] = _push_scale(args[0], args[1], memo, first)
+                else:
+                    done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+        hoisted = [done[r] for r in roots]
+        if _dag_cost(hoisted) < cost:
+            best, cost = hoisted, _dag_cost(hoisted)
+    return best
 
 
 def ones_like(n: E.Node) -> E.Node | None:

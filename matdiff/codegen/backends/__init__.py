@@ -29,7 +29,7 @@ class Backend:
     def body(self):  # the Body subclass
         raise NotImplementedError
 
-    def for_code(self, code: str) -> list[str]:
+    def for_code(self, code: str, emitter=None) -> list[str]:
         """The helper definitions this code needs."""
         raise NotImplementedError
 

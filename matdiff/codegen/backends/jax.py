@@ -336,7 +336,7 @@ class JaxBackend(Backend):
                        "jax.vmap; f_custom(**vars) is f with matdiff's gradient as its "
                        "custom_vjp backward rule.", 92))
 
-    def for_code(self, code: str) -> list[str]:
+    def for_code(self, code: str, emitter=None) -> list[str]:
         return _HELPERS.for_code(code)
 
     def imports(self, text: str) -> list[str]:

@@ -170,16 +170,17 @@ def _inv_lu(f, name):
 
 
 def _inv_chol(f):
-    # the inverse from the Cholesky factor: LAPACK potri fills one triangle (read here as the
-    # upper one), the other is mirrored block by block (a whole-matrix transpose-add strides
-    # through memory)
+    # the inverse from the Cholesky factor: LAPACK potri fills one triangle of a fresh array
+    # (read here as the upper one); the other is mirrored into it in place, block by block (a
+    # whole-matrix transpose strides through memory, and a new n×n array costs its page
+    # faults: 4 ms at n = 1024)
     c, lower = f
     tri, info = sla.lapack.dpotri(c, lower=lower)
-    full = np.triu(tri.T if lower else tri)
+    full = tri.T if lower else tri
     n, b = full.shape[0], 256
     for i in range(0, n, b):
         block = full[i:i + b, i:i + b]
-        block += np.triu(block, 1).T
+        np.copyto(block, block.T, where=np.tri(block.shape[0], dtype=bool, k=-1))
         for j in range(i + b, n, b):
             full[j:j + b, i:i + b] = full[i:i + b, j:j + b].T
     return full
@@ -342,7 +343,7 @@ def _symmetric(a, name, kind, definite):
         bound = 1e-8
     else:
         u = _probe(n)
-        worst = np.abs(a @ u - u @ a).max()
+        worst = _asymmetry(a, u)
         bound = 1e-8 * u.sum()
     scale = max(np.diagonal(a).max(), 0.0) if definite else max(a.max(), -a.min())
     if worst > bound * scale:
@@ -350,6 +351,10 @@ def _symmetric(a, name, kind, definite):
         i, j = np.unravel_index(np.argmax(d), d.shape)
         raise ValueError(f"{name} must be a {kind}, but {name}[{i}, {j}] = {float(a[i, j])!r} "
                          f"and {name}[{j}, {i}] = {float(a[j, i])!r}")
+
+
+def _asymmetry(a, u):
+    return np.abs(a @ u - u @ a).max()
 
 
 def _probe(n, _cache={}):
@@ -371,10 +376,21 @@ RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | 
 
 _HELPERS = Helpers(HELPERS + ARGUMENT_HELPERS)
 
+# A module that factorizes keeps every BLAS call in SciPy's OpenBLAS (see _mm), the symmetry
+# check's products too: a NumPy gemv just before a SciPy Cholesky left NumPy's OpenBLAS threads
+# spinning on both cores and made the Cholesky 3-6x slower at n = 1024
+_ASYMMETRY = """def _asymmetry(a, u):
+    return np.abs(a @ u - u @ a).max()"""
+assert _ASYMMETRY in HELPERS
+_HELPERS_ONE_BLAS = Helpers((HELPERS + ARGUMENT_HELPERS).replace(_ASYMMETRY, """\
+def _asymmetry(a, u):
+    # (a - a^T) u through SciPy's BLAS, the one this module's factorizations use
+    return np.abs(_mv(a, u) - _mv(a.T, u)).max()"""))
 
-def helpers_for(code: str) -> list[str]:
+
+def helpers_for(code: str, one_blas: bool = False) -> list[str]:
     """The helper definitions the code refers to, and those they refer to, in HELPERS order."""
-    return _HELPERS.for_code(code)
+    return (_HELPERS_ONE_BLAS if one_blas else _HELPERS).for_code(code)
 
 
 class NumpyBody(Body):
@@ -598,8 +614,8 @@ class NumpyBackend(Backend):
     values_sentence = "Vectors are 1-D arrays, matrices 2-D arrays, scalars floats."
     body = NumpyBody
 
-    def for_code(self, code: str) -> list[str]:
-        return helpers_for(code)
+    def for_code(self, code: str, emitter=None) -> list[str]:
+        return helpers_for(code, emitter is not None and emitter.one_blas)
 
     def imports(self, text: str) -> list[str]:
         return ["import numpy as np"] + (["import scipy.linalg as sla"] if "sla." in text else [])

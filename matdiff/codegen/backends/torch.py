@@ -389,7 +389,7 @@ class TorchBackend(Backend):
         "MatdiffF.apply(…) is f as a torch.autograd.Function whose backward is matdiff's "
         "gradient.", 92))
 
-    def for_code(self, code: str) -> list[str]:
+    def for_code(self, code: str, emitter=None) -> list[str]:
         return _HELPERS.for_code(code)
 
     def imports(self, text: str) -> list[str]:

@@ -248,14 +248,14 @@ class Body:
     def outer(self, a: str, b: str) -> str:
         raise NotImplementedError
 
-    def dot_self(self, u: str) -> str:
+    def dot_self(self, u: str, vector: bool = False) -> str:
         """Σ u² over every entry of u."""
         raise NotImplementedError
 
     def softplus(self, z: str) -> str:
         raise NotImplementedError
 
-    def dot(self, a: str, b: str) -> str:
+    def dot(self, a: str, b: str, vector: bool = False) -> str:
         """Σ a ⊙ b over every entry."""
         return f"{self.XP}.vdot({a}, {b})"
 
@@ -500,7 +500,7 @@ class Body:
         if x.op != "hadamard" or len(x.args) != 2 or x in self.ctx.names or \
                 x.args[0].shape != x.args[1].shape:
             return None
-        return self.dot(self.expr(x.args[0]), self.expr(x.args[1]))
+        return self.dot(self.expr(x.args[0]), self.expr(x.args[1]), is_vector(x))
 
     def _sigmoid_from_softplus(self, n: E.Node) -> str | None:
         """σ(z) = exp(z − softplus(z)) when softplus(z) is computed: one exponential."""
@@ -516,7 +516,7 @@ class Body:
     def _dot_of_square(self, n: E.Node) -> str | None:
         """Σ u² and ‖u‖²: one dot product, no square, sum or square root."""
         u = summed_square(n)
-        return None if u is None else self.dot_self(self.expr(u))
+        return None if u is None else self.dot_self(self.expr(u), is_vector(u))
 
     def product(self, a: E.Node, b: E.Node) -> str:
         if self.plan.solvable(a):

@@ -286,7 +286,7 @@ class JaxBody(Body):
     def outer(self, a: str, b: str) -> str:
         return f"jnp.outer({a}, {b})"
 
-    def dot_self(self, u: str) -> str:
+    def dot_self(self, u: str, vector: bool = False) -> str:
         return f"jnp.vdot({u}, {u})"
 
     def softplus(self, z: str) -> str:

@@ -15,7 +15,7 @@ import textwrap
 
 from ...ir import expr as E
 from ...printing.text import to_text
-from ..body import ARGUMENT_HELPERS, Body, Helpers, method_call, size_name, strip
+from ..body import ARGUMENT_HELPERS, Body, Helpers, method_call, primary, size_name, strip
 from . import Backend
 
 # Every helper an emitted module may need; a module carries only those its functions use (and
@@ -434,8 +434,13 @@ class NumpyBody(Body):
         # einsum's product loop is 1.5-2.5x faster than np.outer's broadcast for n ≥ 64
         return f"np.einsum('i,j->ij', {a}, {b})"
 
-    def dot_self(self, u: str) -> str:
-        return f"np.vdot({u}, {u})"
+    def dot_self(self, u: str, vector: bool = False) -> str:
+        return self.dot(u, u, vector)
+
+    def dot(self, a: str, b: str, vector: bool = False) -> str:
+        # u.dot(v) of two vectors is a method (~0.3 µs less than np.vdot); vdot of matrices
+        # reads both as flat vectors
+        return f"{primary(a)}.dot({strip(b)})" if vector else f"np.vdot({a}, {b})"
 
     def softplus(self, z: str) -> str:
         return f"_softplus({strip(z)})"

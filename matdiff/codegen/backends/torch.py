@@ -346,10 +346,10 @@ class TorchBody(Body):
     def outer(self, a: str, b: str) -> str:
         return f"torch.outer({a}, {b})"
 
-    def dot_self(self, u: str) -> str:
+    def dot_self(self, u: str, vector: bool = False) -> str:
         return f"_vdot({u}, {u})"
 
-    def dot(self, a: str, b: str) -> str:
+    def dot(self, a: str, b: str, vector: bool = False) -> str:
         return f"_vdot({a}, {b})"
 
     def softplus(self, z: str) -> str:

@@ -149,3 +149,10 @@ def test_the_two_strategies_for_constant_factors_share_one_scaling():
     source = numpy_module(derive(expr, ["W1", "W2", "W3", "W4"]))
     body = source.split("def f_and_grad(")[1]
     assert body.count("2.0 *") == 1, body  # 2·(W₄h₃ − Y) once, shared by all four
+
+
+def test_softplus_and_sigmoid_of_one_argument_share_one_exponential():
+    source = matdiff.grad("sum(log(vector(1) + exp(-y .* (X*w))))", "w").numpy_source()
+    body = source.split("def f_and_grad(")[1]
+    assert body.count("_softplus_sigmoid(") == 1 and "np.exp(" not in body, body
+    assert "logaddexp" not in body

@@ -212,6 +212,7 @@ class Body:
     forms AB; diag(v)·A scales rows."""
 
     TARGET = ""  # the key of the operators' `lower` facet
+    PAIRED_SOFTPLUS = False  # softplus_of may compute (softplus(z), σ(z)) together
     LABEL = ""  # how messages name the target
     XP = ""  # the array namespace of the emitted code
     LIKE = ""  # dtype (and device) keywords for new arrays
@@ -229,6 +230,7 @@ class Body:
         self.ctx = LoweringContext({}, emitter.dims, self.LIKE, self._statement,
                                    nodes=frozenset(self.plan.order))
         self.lse_softmax: dict[E.Node, tuple[str, str]] = {}
+        self.softplus_sigmoid: dict[E.Node, tuple[str, str]] = {}  # z → (softplus, σ) names
         self.axis_pairs: dict[tuple, tuple[str, str]] = {}
 
     # ------------------------------------------------ what a backend spells
@@ -465,7 +467,7 @@ class Body:
             return self.lower(E.reduction("logdet", x.args[0]))
         z = logistic_argument(x)
         if z is not None:  # log(1 + exp(z)) without overflow: softplus
-            return self.softplus(self.expr(z))
+            return self.softplus_of(z)
         if x.op != "softmax":
             return None
         z = x.args[0]
@@ -502,8 +504,19 @@ class Body:
             return None
         return self.dot(self.expr(x.args[0]), self.expr(x.args[1]), is_vector(x))
 
+    def softplus_of(self, z: E.Node) -> str:
+        """softplus(z); a backend with a helper for the pair (softplus(z), σ(z)) computes both
+        here when the plan needs σ(z) too, and names them."""
+        return self.softplus(self.expr(z))
+
+    def _softplus_fn(self, n: E.Node) -> str | None:
+        return self.softplus_of(n.args[0]) if self.PAIRED_SOFTPLUS else None
+
     def _sigmoid_from_softplus(self, n: E.Node) -> str | None:
         """σ(z) = exp(z − softplus(z)) when softplus(z) is computed: one exponential."""
+        pair = self.softplus_sigmoid.get(n.args[0])
+        if pair is not None:
+            return pair[1]
         softplus = self.ctx.names.get(self.plan.softplus.get(n.args[0]))
         return None if softplus is None else \
             f"{self.XP}.exp({self.expr(n.args[0])} - {softplus})"
@@ -573,6 +586,7 @@ Body.SPECIAL = {
     "logsumexp": [Body._fused_with_softmax],
     "softmax": [Body._fused_with_softmax],
     "fn:sigmoid": [Body._sigmoid_from_softplus],
+    "fn:softplus": [Body._softplus_fn],
     "fn:sigmoid'": [Body._dsigmoid_from_sigmoid],
     "sum": [Body._dot_of_square, Body._sum_of_product],
     "broadcast": [Body._broadcast],

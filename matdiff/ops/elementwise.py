@@ -108,7 +108,7 @@ ELEMENTWISE: dict[str, Elementwise] = {e.name: e for e in [
                 latex=r"\boldsymbol{\sigma}'",
                 definition=lambda x: E.hadamard(E.fn("sigmoid", x),
                                                 _one_minus(E.fn("sigmoid", x)))),
-    Elementwise("softplus", "np.logaddexp(0.0, {x})", _f("sigmoid"),
+    Elementwise("softplus", "_softplus({x})", _f("sigmoid"),
                 lambda x: np.logaddexp(0.0, x), lambda sp, x: sp.log(1 + sp.exp(x)),
                 _softplus_mp),
     Elementwise("erf", "_special.erf({x})", _f("erf'"), lambda x: special.erf(x),
@@ -169,8 +169,12 @@ def _precise(mp, n, a, s):
 _TORCH = {"relu": "torch.relu({x})", "softplus": "_softplus({x})"}
 
 
+_JAX = {"softplus": "jnp.logaddexp(0.0, {x})"}
+
+
 def _jax_fn(ctx, n, a):
-    return ELEMENTWISE[n.attr].numpy.replace("np.", "jnp.").format(x=a[0])
+    template = _JAX.get(n.attr) or ELEMENTWISE[n.attr].numpy.replace("np.", "jnp.")
+    return template.format(x=a[0])
 
 
 def _torch_fn(ctx, n, a):

@@ -16,6 +16,7 @@ import textwrap
 from ...ir import expr as E
 from ...printing.text import to_text
 from ..body import ARGUMENT_HELPERS, Body, Helpers, method_call, primary, size_name, strip
+from ..naming import python_name
 from . import Backend
 
 # Every helper an emitted module may need; a module carries only those its functions use (and
@@ -36,6 +37,15 @@ def _sigmoid(z):
         return _expit(z)
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-z))
+
+
+def _softplus_sigmoid(z):
+    # (log(1 + exp(z)), 1/(1 + exp(-z))) from one exponential where it is finite
+    if (z if type(z) is float else z.max()) < 700.0:
+        e = np.exp(z)
+        return np.log1p(e), e / (1.0 + e)
+    softplus = np.logaddexp(0.0, z)
+    return softplus, np.exp(z - softplus)
 
 
 def _softplus(z):
@@ -442,8 +452,25 @@ class NumpyBody(Body):
         # reads both as flat vectors
         return f"{primary(a)}.dot({strip(b)})" if vector else f"np.vdot({a}, {b})"
 
+    PAIRED_SOFTPLUS = True
+
     def softplus(self, z: str) -> str:
         return f"_softplus({strip(z)})"
+
+    def softplus_of(self, z: E.Node) -> str:
+        # softplus(z) with σ(z) when the function needs both (the logistic loss and its
+        # gradient): one exponential serves both, as in the hand-written e/(1+e)
+        sigmoid = E.fn("sigmoid", z)
+        if sigmoid not in self.plan.order:
+            return self.softplus(self.expr(z))
+        pair = self.softplus_sigmoid.get(z)
+        if pair is None:
+            pair = (python_name(self.temporary(), self.taken),
+                    python_name(self.em.labels.get(sigmoid) or self.temporary(), self.taken))
+            self.lines.append(f"    {pair[0]}, {pair[1]} = _softplus_sigmoid("
+                              f"{strip(self.expr(z))})")
+            self.softplus_sigmoid[z] = pair
+        return pair[0]
 
     def total(self, x: str) -> str:
         return method_call(x, "sum")

@@ -15,7 +15,16 @@ import textwrap
 
 from ...ir import expr as E
 from ...printing.text import to_text
-from ..body import ARGUMENT_HELPERS, Body, Helpers, method_call, primary, size_name, strip
+from ..body import (
+    ARGUMENT_HELPERS,
+    Body,
+    Helpers,
+    is_vector,
+    method_call,
+    primary,
+    size_name,
+    strip,
+)
 from ..naming import python_name
 from . import Backend
 
@@ -482,6 +491,8 @@ class NumpyBody(Body):
         return super().det_from_factor_applies(x) or self.em.one_blas
 
     def matrix_product(self, a: E.Node, b: E.Node) -> str | None:
+        if a.shape[0] is E.ONE and b.shape[1] is E.ONE and is_vector(a) and is_vector(b):
+            return f"{primary(self.expr(a))}.dot({strip(self.expr(b))})"  # uᵀv: a method
         if self.em.one_blas and a.kind == "matrix":
             how = "_mm" if b.kind == "matrix" else "_mv"
             return f"{how}({self.expr(a)}, {self.expr(b)})"

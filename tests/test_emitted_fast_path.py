@@ -156,3 +156,15 @@ def test_softplus_and_sigmoid_of_one_argument_share_one_exponential():
     body = source.split("def f_and_grad(")[1]
     assert body.count("_softplus_sigmoid(") == 1 and "np.exp(" not in body, body
     assert "logaddexp" not in body
+
+
+def test_a_difference_and_its_negative_are_one_subtraction():
+    source = matdiff.grad("norm2(X - U*V')^2", ["U", "V"]).numpy_source()
+    body = source.split("def f_and_grad(")[1].split("_inputs(")[-1]
+    assert body.count(" - ") + body.count(" + ") == 1, body  # X − UVᵀ once, not UVᵀ − X too
+    mod = matdiff.grad("norm2(X - U*V')^2", ["U", "V"]).compile()
+    x, u, v = RNG.standard_normal((6, 4)), RNG.standard_normal((6, 2)), RNG.standard_normal((4, 2))
+    value, grads = mod.f_and_grad(X=x, U=u, V=v)
+    r = x - u @ v.T
+    assert value == pytest.approx(np.sum(r * r))
+    assert np.allclose(grads["U"], -2 * r @ v) and np.allclose(grads["V"], -2 * r.T @ u)

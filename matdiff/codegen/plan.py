@@ -183,10 +183,38 @@ def inverse_of(n: E.Node) -> tuple[E.Node, bool] | None:
     return None
 
 
+def _share_negations(roots: list[E.Node]) -> list[E.Node]:
+    """p − q and q − p in one body: the second becomes −(p − q), so one subtraction serves
+    both (‖X − UVᵀ‖² and its gradient −2(X − UVᵀ)V, not 2(UVᵀ − X)V); a sign in a product
+    leaves it as a scaling (E.matmul), merged with the product's constant (E.scale)."""
+    seen: dict[frozenset, E.Node] = {}
+    done: dict[E.Node, E.Node] = {}
+    for r in roots:
+        for n in E.postorder(r, known=done):
+            args = tuple(done[a] for a in n.args)
+            if n.op == "add":
+                partner = seen.get(frozenset(E.neg(t) for t in args))
+                if partner is not None and len(set(args)) == len(args):
+                    done[n] = E.neg(partner)
+                    continue
+                done[n] = n if args == n.args else E.make("add", args, n.attr, n.shape)
+                seen.setdefault(frozenset(args), done[n])
+            elif args == n.args:
+                done[n] = n
+            elif n.op == "matmul":
+                done[n] = E.matmul(*args)
+            elif n.op == "scale":
+                done[n] = E.scale(*args)
+            else:
+                done[n] = E.make(n.op, args, n.attr, n.shape)
+    return [done[r] for r in roots]
+
+
 class Plan:
     """The plan of one function body computing `roots` (f, gradients, …) once."""
 
     def __init__(self, roots: list[E.Node], labels: dict[E.Node, str]):
+        roots = _share_negations(roots)
         # inverses some expression needs whole (not only applied to something)
         parents: dict[E.Node, set[str]] = {}
         original = [n for r in roots for n in E.postorder(r)]

@@ -168,3 +168,34 @@ def test_a_difference_and_its_negative_are_one_subtraction():
     r = x - u @ v.T
     assert value == pytest.approx(np.sum(r * r))
     assert np.allclose(grads["U"], -2 * r @ v) and np.allclose(grads["V"], -2 * r.T @ u)
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("(x - y + x)'*tanh(y - x)", lambda x, y: (2 * x - y) @ np.tanh(y - x)),
+    ("(x + x - y)'*(y - x)", lambda x, y: (2 * x - y) @ (y - x)),
+    ("sum(x + x - y)*sum(y - x)", lambda x, y: np.sum(2 * x - y) * np.sum(y - x)),
+    ("(x - y)'*(y - x) + sum(x - y + x - y)", lambda x, y: -(x - y) @ (x - y) + 2 * np.sum(x - y)),
+])
+def test_a_repeated_term_is_not_a_negated_difference(expr, value):
+    # x − y + x has the terms x, −y, x: its negative is not y − x (a reviewer's reproducer)
+    mod = _compiled(expr, ["x"], {"y": "vector"})
+    x, y = np.array([1.0, 2.0, -0.5]), np.array([0.0, 1.0, 0.25])
+    got, grads = mod.f_and_grad(x=x, y=y)
+    assert got == pytest.approx(value(x, y), rel=1e-12)
+    h, fd = 1e-6, np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        fd[i] = (value(x + e, y) - value(x - e, y)) / (2 * h)
+    assert np.allclose(grads["x"], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_kronecker_size_is_checked_against_its_factors():
+    # X is n·q × m·p: read off X alone, those sizes used to go unchecked (a raw NumPy error)
+    mod = _compiled("tr(kron(A,B)*X)", ["X"])
+    a, b = np.ones((2, 3)), np.ones((4, 5))
+    assert mod.f(A=a, B=b, X=np.ones((15, 8))) == 120.0
+    for x in (np.ones((14, 8)), np.ones((15, 9)), np.ones((8, 15))):
+        for fn in _functions(mod, ["X"]):
+            with pytest.raises(ValueError, match=r"X must have shape \(n·q, m·p\) = \(15, 8\)"):
+                fn(A=a, B=b, X=x)

@@ -16,6 +16,8 @@ re-flattened by the normalising builders), and `chain_by_size` exists only here.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..derive.simplify import logistic_argument
 from ..ir import expr as E
 from .product_order import RUNTIME_CHAIN_MAX, cheapest_orders, dp_order
@@ -187,18 +189,21 @@ def _share_negations(roots: list[E.Node]) -> list[E.Node]:
     """p − q and q − p in one body: the second becomes −(p − q), so one subtraction serves
     both (‖X − UVᵀ‖² and its gradient −2(X − UVᵀ)V, not 2(UVᵀ − X)V); a sign in a product
     leaves it as a scaling (E.matmul), merged with the product's constant (E.scale)."""
+    def terms(args) -> frozenset:  # the sum's terms with their counts: x − y + x ≠ x − y
+        return frozenset(Counter(args).items())
+
     seen: dict[frozenset, E.Node] = {}
     done: dict[E.Node, E.Node] = {}
     for r in roots:
         for n in E.postorder(r, known=done):
             args = tuple(done[a] for a in n.args)
             if n.op == "add":
-                partner = seen.get(frozenset(E.neg(t) for t in args))
-                if partner is not None and len(set(args)) == len(args):
+                partner = seen.get(terms(E.neg(t) for t in args))
+                if partner is not None:
                     done[n] = E.neg(partner)
                     continue
                 done[n] = n if args == n.args else E.make("add", args, n.attr, n.shape)
-                seen.setdefault(frozenset(args), done[n])
+                seen.setdefault(terms(args), done[n])
             elif args == n.args:
                 done[n] = n
             elif n.op == "matmul":

@@ -566,6 +566,27 @@ def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str
                        f'        {fail}, {expected})')
         if symmetric and v.attr[1] in ("symmetric", "spd"):
             out.append(f'    _symmetric({p}, {name!r}, {kind!r}, {v.attr[1] == "spd"})')
+    # a product size (n·q of kron, m·n of vec) read off one argument must be the product of
+    # the sizes the others fix
+    py_name = dict(zip(pys, names))
+    for d, (a, b) in E.PRODUCTS.items():
+        if d in bound and a in bound and b in bound:
+            p = source[d]
+            v = variables[py_name[p]]
+            dims = [x for x in v.shape if x is not E.ONE]
+            product = f"{bound[a]} * {bound[b]}"
+            def size(x):  # every product size of the argument from its factors
+                f = E.PRODUCTS.get(x)
+                return f"{bound[f[0]]} * {bound[f[1]]}" if f and f[0] in bound and \
+                    f[1] in bound else bound[x]
+            expected = "(" + ", ".join(size(x) for x in dims) + \
+                ("," if len(dims) == 1 else "") + ")"
+            others = list(dict.fromkeys(source[x] for x in (a, b) if source[x] != p))
+            blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
+            symbolic = "(" + ", ".join(x.name for x in dims) + ("," if len(dims) == 1 else "") + ")"
+            out.append(f'    if {bound[d]} != {product}:')
+            out.append(f'        _shape_error({py_name[p]!r}, {v.kind!r}, {symbolic!r}, {p}.shape, '
+                       f'{len(dims)}, {expected}, ({blame}))')
     return out
 
 
@@ -610,6 +631,8 @@ def fast_checks(variables: dict[str, E.Node], py: dict[str, str], keyword_only: 
                 binds.append(f"{bound[d]} = {p}.shape[{axis}]")
         conds.append(f"{p}.shape == ({', '.join(bound[d] for d in dims)}"
                      f"{',' if len(dims) == 1 else ''})")
+    conds += [f"{bound[d]} == {bound[a]} * {bound[b]}" for d, (a, b) in E.PRODUCTS.items()
+              if d in bound and a in bound and b in bound]  # n·q of kron, m·n of vec
     if bound:
         conds.append(" * ".join(bound.values()))  # no empty array
     given = "vars" if not keyword_only else \

@@ -149,6 +149,17 @@ class LoweringContext:
         return method_call(text, name)
 
 
+def sequence_text(items) -> str:
+    """`a, b` (and `a,` for one item): the elements of a Python tuple."""
+    items = list(items)
+    return ", ".join(items) + ("," if len(items) == 1 else "")
+
+
+def tuple_text(items) -> str:
+    """`(a, b)`, `(a,)`, `()`: a Python tuple."""
+    return f"({sequence_text(items)})"
+
+
 def size_name(d: E.Dim) -> str:
     """_m for the size m (a local of the emitted functions; "_" keeps it off every variable)."""
     return "_" + re.sub(r"\W", "_", d.name, flags=re.ASCII)

@@ -16,6 +16,7 @@ from ..present.report import shared_intermediates
 from ..printing.text import to_text
 from . import backends
 from .backends.numpy import check_lines, inputs_function
+from .body import tuple_text
 from .naming import function_name, python_name
 
 __all__ = ["Extra", "check_lines", "extras_module", "inputs_function", "module_source",
@@ -244,5 +245,5 @@ def _direction_check(em: _Emitter, extra: Extra) -> list[str]:
     of = next((w for w in variables if function_name("hvp_", w) == extra.name),
               next(w for w, x in variables.items() if x.shape == direction.shape))
     dims = [em.dims[d] for d in direction.shape if d is not E.ONE]
-    expected = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    expected = tuple_text(dims)
     return em.backend.direction_lines(v, name, False, of, expected)

@@ -18,7 +18,7 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ..body import ARGUMENT_HELPERS, Body, Helpers, strip
+from ..body import ARGUMENT_HELPERS, Body, Helpers, strip, tuple_text
 from . import Backend
 from .numpy import argument_checks
 
@@ -429,9 +429,8 @@ class JaxBackend(Backend):
                 "",
                 "",
                 "def _f_bwd(grads, g):",
-                "    return (" + ", ".join(
-                    f"g * grads[{n!r}]" if n in d.wrt else "None" for n in names)
-                + ("," if len(names) == 1 else "") + ")",
+                "    return " + tuple_text(
+                    f"g * grads[{n!r}]" if n in d.wrt else "None" for n in names),
                 "",
                 "",
                 "_f_vjp.defvjp(_f_fwd, _f_bwd, symbolic_zeros=True)",

@@ -22,8 +22,10 @@ from ..body import (
     is_vector,
     method_call,
     primary,
+    sequence_text,
     size_name,
     strip,
+    tuple_text,
 )
 from ..naming import python_name
 from . import Backend
@@ -532,6 +534,7 @@ def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str
             f'        _argument_error({given}, {names!r})']
     bound: dict[E.Dim, str] = {}
     source: dict[E.Dim, str] = {}  # the argument that fixed each size
+    py_name = dict(zip(pys, names))
     for name, p in zip(names, pys):
         v = variables[name]
         if v.kind == "scalar":
@@ -539,9 +542,8 @@ def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str
             continue
         out += array_check(p, name)
         dims = [d for d in v.shape if d is not E.ONE]
-        kind = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}.get(
-            v.attr[1], v.attr[1])
-        symbolic = "(" + ", ".join(d.name for d in dims) + ("," if len(dims) == 1 else "") + ")"
+        kind = _MATRIX_KINDS.get(v.attr[1], v.attr[1])
+        symbolic = tuple_text(d.name for d in dims)
         fail = f'_shape_error({name!r}, {kind!r}, {symbolic!r}, {p}.shape, {len(dims)}'
         fresh = []  # sizes this argument fixes first
         if any(d not in bound for d in dims):
@@ -556,10 +558,8 @@ def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str
             out.append(f'    if not {" * ".join(fresh)}:')
             out.append(f'        _empty_error({name!r}, {p}.shape)')
         if len(fresh) < len(dims):  # some size is known already (or repeats, as in a square S)
-            expected = "(" + ", ".join(bound[d] for d in dims) + ("," if len(dims) == 1 else "") \
-                + ")"
+            expected = tuple_text(bound[d] for d in dims)
             others = list(dict.fromkeys(source[d] for d in dims if source[d] != p))
-            py_name = dict(zip(pys, names))
             blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
             out.append(f'    if {p}.shape != {expected}:')
             out.append(f'        {fail}, {expected}, ({blame}))' if blame else
@@ -568,26 +568,29 @@ def argument_checks(variables: dict[str, E.Node], py: dict[str, str], given: str
             out.append(f'    _symmetric({p}, {name!r}, {kind!r}, {v.attr[1] == "spd"})')
     # a product size (n·q of kron, m·n of vec) read off one argument must be the product of
     # the sizes the others fix
-    py_name = dict(zip(pys, names))
-    for d, (a, b) in E.PRODUCTS.items():
-        if d in bound and a in bound and b in bound:
-            p = source[d]
-            v = variables[py_name[p]]
-            dims = [x for x in v.shape if x is not E.ONE]
-            product = f"{bound[a]} * {bound[b]}"
-            def size(x):  # every product size of the argument from its factors
-                f = E.PRODUCTS.get(x)
-                return f"{bound[f[0]]} * {bound[f[1]]}" if f and f[0] in bound and \
-                    f[1] in bound else bound[x]
-            expected = "(" + ", ".join(size(x) for x in dims) + \
-                ("," if len(dims) == 1 else "") + ")"
-            others = list(dict.fromkeys(source[x] for x in (a, b) if source[x] != p))
-            blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
-            symbolic = "(" + ", ".join(x.name for x in dims) + ("," if len(dims) == 1 else "") + ")"
-            out.append(f'    if {bound[d]} != {product}:')
-            out.append(f'        _shape_error({py_name[p]!r}, {v.kind!r}, {symbolic!r}, {p}.shape, '
-                       f'{len(dims)}, {expected}, ({blame}))')
+    products = _product_sizes(bound)
+    for d, product in products.items():
+        p = source[d]
+        v = variables[py_name[p]]
+        dims = [x for x in v.shape if x is not E.ONE]
+        expected = tuple_text(products.get(x, bound[x]) for x in dims)
+        others = list(dict.fromkeys(source[x] for x in E.PRODUCTS[d] if source[x] != p))
+        blame = "".join(f"({py_name[o]!r}, {o}.shape)," for o in others)
+        out.append(f'    if {bound[d]} != {product}:')
+        out.append(f'        _shape_error({py_name[p]!r}, {v.kind!r}, '
+                   f'{tuple_text(x.name for x in dims)!r}, {p}.shape, {len(dims)}, {expected}, '
+                   f'({blame}))')
     return out
+
+
+_MATRIX_KINDS = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}
+
+
+def _product_sizes(bound: dict[E.Dim, str]) -> dict[E.Dim, str]:
+    """Each bound product size (n·q of kron, m·n of vec) whose factors are bound too, with
+    the product of their names: {n·q: "_n * _q"}."""
+    return {d: f"{bound[a]} * {bound[b]}" for d, (a, b) in E.PRODUCTS.items()
+            if d in bound and a in bound and b in bound}
 
 
 def _keyword_only(variables: dict[str, E.Node], py: dict[str, str]) -> bool:
@@ -622,17 +625,15 @@ def fast_checks(variables: dict[str, E.Node], py: dict[str, str], keyword_only: 
         if all(d not in bound for d in dims) and len(set(dims)) == len(dims):
             for d in dims:
                 bound[d] = size_name(d)
-            binds.append(f"{', '.join(bound[d] for d in dims)}{',' if len(dims) == 1 else ''}"
-                         f" = {p}.shape")
+            binds.append(f"{sequence_text(bound[d] for d in dims)} = {p}.shape")
             continue
         for axis, d in enumerate(dims):
             if d not in bound:
                 bound[d] = size_name(d)
                 binds.append(f"{bound[d]} = {p}.shape[{axis}]")
-        conds.append(f"{p}.shape == ({', '.join(bound[d] for d in dims)}"
-                     f"{',' if len(dims) == 1 else ''})")
-    conds += [f"{bound[d]} == {bound[a]} * {bound[b]}" for d, (a, b) in E.PRODUCTS.items()
-              if d in bound and a in bound and b in bound]  # n·q of kron, m·n of vec
+        conds.append(f"{p}.shape == {tuple_text(bound[d] for d in dims)}")
+    # n·q of kron, m·n of vec
+    conds += [f"{bound[d]} == {product}" for d, product in _product_sizes(bound).items()]
     if bound:
         conds.append(" * ".join(bound.values()))  # no empty array
     given = "vars" if not keyword_only else \
@@ -649,10 +650,10 @@ def fast_checks(variables: dict[str, E.Node], py: dict[str, str], keyword_only: 
         lines[0] = lines[0].replace("_ok = ", "_ok = (", 1)
         lines[-1] += ")"
     out += [f"        {line}" for line in lines]
-    unpack = f"{', '.join(pys)}{',' if len(pys) == 1 else ''} = _inputs({given})"
-    kinds = {"symmetric": "symmetric matrix", "spd": "symmetric positive definite matrix"}
-    symmetric = [f"        _symmetric({py[n]}, {n!r}, {kinds[v.attr[1]]!r}, {v.attr[1] == 'spd'})"
-                 for n, v in variables.items() if v.attr[1] in kinds]
+    unpack = f"{sequence_text(pys)} = _inputs({given})"
+    symmetric = [f"        _symmetric({py[n]}, {n!r}, {_MATRIX_KINDS[v.attr[1]]!r}, "
+                 f"{v.attr[1] == 'spd'})"
+                 for n, v in variables.items() if v.attr[1] in _MATRIX_KINDS]
     out += ["    except Exception:", "        _ok = False", "    if not _ok:", f"        {unpack}"]
     if symmetric:
         out += ["    else:"] + symmetric
@@ -668,7 +669,7 @@ def inputs_function(variables: dict[str, E.Node], py: dict[str, str]) -> str:
     out = ['def _inputs(given):',
            '    """The arguments as arrays, checked against the expression\'s kinds and shapes."""']
     out += check_lines(variables, py, "given")
-    out.append(f'    return {", ".join(pys)}{"," if len(names) == 1 else ""}')
+    out.append(f'    return {sequence_text(pys)}')
     return "\n".join(out)
 
 

@@ -20,7 +20,7 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ..body import ARGUMENT_HELPERS, Body, Helpers, strip
+from ..body import ARGUMENT_HELPERS, Body, Helpers, strip, tuple_text
 from . import Backend
 from .numpy import argument_checks
 
@@ -486,9 +486,8 @@ class TorchBackend(Backend):
                 "    @torch.autograd.function.once_differentiable",
                 "    def backward(ctx, g):",
                 "        grads = ctx.grads",
-                "        return (" + ", ".join(
-                    f"g * grads[{n!r}]" if n in d.wrt else "None" for n in names)
-                + ("," if len(names) == 1 else "") + ")"]
+                "        return " + tuple_text(
+                    f"g * grads[{n!r}]" if n in d.wrt else "None" for n in names)]
         return out
 
 

@@ -151,6 +151,8 @@ def test_inverse_from_cholesky_mirrors_every_block(lower):
     S = b @ b.T / n + np.eye(n)
     inverse = mod._inv_chol(sla.cho_factor(S, lower=lower))
     assert np.allclose(inverse, np.linalg.inv(S), atol=1e-10)
+    # returned in C order, like every other gradient (potri's array is Fortran-ordered)
+    assert inverse.flags.c_contiguous
 
 
 def test_factorizing_modules_keep_blas_in_scipy():

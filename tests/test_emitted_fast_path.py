@@ -199,3 +199,42 @@ def test_a_kronecker_size_is_checked_against_its_factors():
         for fn in _functions(mod, ["X"]):
             with pytest.raises(ValueError, match=r"X must have shape \(n·q, m·p\) = \(15, 8\)"):
                 fn(A=a, B=b, X=x)
+
+
+def _cross_entropy(W, x, y):
+    z = W @ x
+    top = z.max()
+    lse = top + np.log(np.exp(z - top).sum())
+    return -y @ (z - lse), np.outer(y.sum() * np.exp(z - lse) - y, x)
+
+
+def test_cross_entropy_forms_no_log_softmax_vector_and_sums_the_labels_once():
+    source = matdiff.grad("-y'*log(softmax(W*x))", "W").numpy_source()
+    body = source.split("def f_and_grad(")[1]
+    # −yᵀlog softmax(z) = Σy·logsumexp(z) − yᵀz: no z − logsumexp(z), one Σy for f and ∇f
+    assert body.count("y.sum()") == 1 and body.count("W @ x") == 1, body
+    assert "y.dot(a1)" in body and "_log_softmax" not in body, body
+
+
+@pytest.mark.parametrize("spread", [1.0, 50.0, 800.0])
+def test_cross_entropy_is_exact_with_soft_labels_and_underflowing_softmax(spread):
+    mod = _compiled("-y'*log(softmax(W*x))", ["W"])
+    m, n = 7, 5
+    W = RNG.standard_normal((m, n)) * spread
+    x = RNG.standard_normal(n)
+    y = RNG.random(m)
+    y[::3] = 0.0  # labels 0 where softmax may underflow to 0: no 0·(−inf) anywhere
+    want_f, want_g = _cross_entropy(W, x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f, grad in ((mod.f(W=W, x=x, y=y), None), mod.f_and_grad(W=W, x=x, y=y)):
+            assert np.isfinite(f)
+            assert abs(f - want_f) <= 1e-12 * max(1.0, abs(want_f))
+            if grad is not None:
+                assert np.allclose(grad["W"], want_g, rtol=1e-12, atol=1e-14)
+    # a positive multiple keeps its sign: a·yᵀlog softmax(Wx), with ∂/∂a
+    value, grads = _compiled("a*(y'*log(softmax(W*x)))", ["W", "a"]).f_and_grad(
+        a=2.5, W=W, x=x, y=y)
+    assert abs(value - (-2.5 * want_f)) <= 1e-12 * max(1.0, abs(want_f))
+    assert abs(grads["a"] + want_f) <= 1e-12 * max(1.0, abs(want_f))
+    assert np.allclose(grads["W"], -2.5 * want_g, rtol=1e-12, atol=1e-13)

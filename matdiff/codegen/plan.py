@@ -215,11 +215,42 @@ def _share_negations(roots: list[E.Node]) -> list[E.Node]:
     return [done[r] for r in roots]
 
 
+def _split_log_softmax_dots(roots: list[E.Node]) -> list[E.Node]:
+    """c·uᵀlog softmax(z) = c·uᵀz − c·logsumexp(z)·Σu: the cross-entropy −yᵀlog softmax(Wx)
+    without the vector z − logsumexp(z); Σy is the one its gradient (Σy)·softmax(z) − y reads,
+    and uᵀz stays a binary product (E.make), so that z = Wx is the product softmax reads."""
+    done: dict[E.Node, E.Node] = {}
+
+    def split(m: E.Node) -> tuple[E.Node, E.Node] | None:  # (uᵀz, logsumexp(z)·Σu)
+        if m.op != "matmul" or len(m.args) != 2 or not m.is_scalar:
+            return None
+        u, b = m.args
+        if u.op != "transpose" or b.op != "fn" or b.attr != "log" or b.args[0].op != "softmax":
+            return None
+        u, z = done[u], done[b.args[0].args[0]]
+        return (E.make("matmul", (u, z), None, m.shape),
+                E.scale(E.reduction("sum", u.args[0]), E.reduction("logsumexp", z)))
+
+    for r in roots:
+        for n in E.postorder(r, known=done):
+            args = tuple(done[a] for a in n.args)
+            parts = split(n.args[1]) if n.op == "scale" else split(n)
+            if parts is not None:
+                c = args[0] if n.op == "scale" else E.const(1)
+                terms = [E.scale(c, parts[0]), E.scale(E.neg(c), parts[1])]
+                if c.op == "const" and c.attr < 0:  # −yᵀlog softmax(z) = Σy·lse(z) − yᵀz
+                    terms.reverse()
+                done[n] = E.add(*terms)
+                continue
+            done[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
+    return [done[r] for r in roots]
+
+
 class Plan:
     """The plan of one function body computing `roots` (f, gradients, …) once."""
 
     def __init__(self, roots: list[E.Node], labels: dict[E.Node, str]):
-        roots = _share_negations(roots)
+        roots = _share_negations(_split_log_softmax_dots(roots))
         # inverses some expression needs whole (not only applied to something)
         parents: dict[E.Node, set[str]] = {}
         original = [n for r in roots for n in E.postorder(r)]

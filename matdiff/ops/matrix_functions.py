@@ -337,7 +337,7 @@ def _mp_real(mp, m):
     for i in range(m.rows):
         for j in range(m.cols):
             z = m[i, j]
-            if abs(mp.im(z)) > mp.mpf(10) ** (-mp.dps // 2) * big:
+            if abs(mp.im(z)) > mp.mpf(10) ** (-mp.mp.dps // 2) * big:
                 raise ValueError("the matrix function is not real here")
             out[i, j] = mp.re(z)
     return out

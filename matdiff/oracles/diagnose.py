@@ -8,7 +8,7 @@ factor, a sign, the symmetric part, the 1ᵀy = 1 assumption — and the differe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -178,7 +178,8 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                              + f"\n{shown}",
                       "how decided: by shapes alone (no value was compared)", status="wrong")
     cmp_target = _Target(tgt.typed, tgt.f, {wrt: ours_cmp}, label, target)
-    comparison = compare_claim(cmp_target, claim_typed, wrt)
+    comparison = compare_claim(cmp_target, claim_typed, wrt,
+                               sums_to_one=probability & set(variables))
     if comparison is None:  # matdiff's own formula has no value anywhere it looked
         from .numeric import find_point
 
@@ -205,8 +206,17 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
         note_text += "".join(f"\nnote: {y} is a probability vector: 1ᵀ{y} = 1 is used"
                              for y in sorted(probability & set(variables)))
     if comparison.equal:
-        proof = _prove(g_claim, ours_cmp, variables, comparison, prove, steps)
+        proof = _prove(g_claim, ours_cmp, variables, comparison, prove, steps,
+                       probability & set(variables))
         how = _how_decided(comparison, proof)
+        if proof.equal is False:  # a difference below what the digits resolve (1 + e⁻³⁰⁰)
+            residue = _first_nonzero(proof.residue)
+            residue = residue if len(residue) <= 120 else residue[:117] + "..."
+            return finish(False, f"wrong: equal to {label} at {comparison.points} points to "
+                                 f"the digits compared, but not identically: SymPy finds "
+                                 f"claim − {label} ≠ 0 for {proof.size}×{proof.size} matrices "
+                                 f"of symbols (an entry: {residue})\n{shown}" + note_text,
+                          how, False, status="wrong")
         if proof.equal is True or not comparison.piecewise:
             return finish(True, "correct" + note_text, how, proof.equal, status="correct")
         return finish(False, f"agrees with {label} at {comparison.points} points"
@@ -216,10 +226,12 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     if symmetric_var and convention != "cookbook":
         # only the symmetric part of a gradient matters for a symmetric X: (C + Cᵀ)/2 = G
         sym_claim = _with_root(claim_typed, _sym(g_claim))
-        sym_cmp = compare_claim(cmp_target, sym_claim, wrt)
+        sym_cmp = compare_claim(cmp_target, sym_claim, wrt,
+                                sums_to_one=probability & set(variables))
         if sym_cmp is not None and sym_cmp.equal:
-            proof = _prove(_sym(g_claim), ours_cmp, variables, sym_cmp, prove, steps)
-            if proof.equal is True or not sym_cmp.piecewise:
+            proof = _prove(_sym(g_claim), ours_cmp, variables, sym_cmp, prove, steps,
+                           probability & set(variables))
+            if proof.equal is True or (proof.equal is None and not sym_cmp.piecewise):
                 return finish(True, f"correct for symmetric {wrt} (declared {v.attr[1]}): the "
                                     f"claim's symmetric part (C + Cᵀ)/2 is {label}; matdiff "
                                     f"reports that symmetric representative, {label} = "
@@ -227,6 +239,12 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                               _how_decided(sym_cmp, proof) + " (symmetric parts compared)",
                               proof.equal, status="correct")
     exact_ = False if comparison.precise else None
+    if comparison.undefined:  # exp(log(x)) for 2x: equal where x > 0, no real value elsewhere
+        return finish(False, f"wrong: the claim has no value at points where {label} has one "
+                             f"(a log or √ of a negative number, a division by zero, …), "
+                             f"e.g. at {_point_words(comparison.undefined[0])}\n{shown}"
+                             + note_text, _how_decided(comparison, None), exact_,
+                      status="wrong")
     diagnosis = _diagnosis(samples, cmp_target, wrt, claim_typed,
                            comparison.worst, comparison.where, label=label, target=target,
                            symmetric_var=symmetric_var, convention=convention,
@@ -298,11 +316,15 @@ def _layout_hint(claim, ours, target, layout, wrt) -> str:
     return ""
 
 
-def _prove(a, b, variables, comparison, prove, steps):
+def _prove(a, b, variables, comparison, prove, steps, sums_to_one=frozenset()):
     """The exact SymPy step, when it is wanted: always (prove=True), or ("auto") only where
     it decides something the numbers cannot (a piecewise claim) or --steps asks for it."""
     if prove is True or (prove == "auto" and (comparison.piecewise or steps)):
-        return exact.equal(a, b, variables)
+        outcome = exact.equal(a, b, variables)
+        if outcome.equal is False and sums_to_one:  # its symbols do not know 1ᵀy = 1
+            return exact.Outcome(None, outcome.residue, outcome.size,
+                                 f"SymPy's symbols do not know 1ᵀ{min(sums_to_one)} = 1")
+        return outcome
     return exact.Outcome(None, None, -1, "SymPy not run: the claim is smooth and equal at "
                                          "every point, which decides")
 
@@ -320,6 +342,7 @@ class Comparison:
     kinks_covered: bool  # both sides of every kink were reached
     precise: bool  # compared in high precision (False: float64 fallback)
     where: list  # (env, sizes) of every point compared
+    undefined: list = field(default_factory=list)  # envs where only the claim has no value
 
     def kink_words(self) -> str:
         if not self.piecewise:
@@ -334,7 +357,8 @@ POINT_SCALES = (1.0, 1.0, 1.0, 0.3, 3.0, 10.0, 0.05, 30.0, 100.0, 1000.0)
 EXTRA_KINK_SCALES = (1e4, 1e5, 1e6)
 
 
-def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | None:
+def compare_claim(result, claim_typed, wrt, seed: int = 1000,
+                  sums_to_one: frozenset = frozenset()) -> Comparison | None:
     """Evaluate the claim and ∂f/∂X at points spread over scales and signs (and on both sides
     of every kink) in high precision. Equality means agreement to `precise.TOLERANCE` at
     every point; a difference anywhere is a difference."""
@@ -350,11 +374,12 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
     piecewise = bool(kinks_f or kinks_c)
     sides = {k: set() for k in kinks_f + kinks_c}
     rng = np.random.default_rng(seed)
-    samples, differing, where = [], [], []
+    samples, differing, where, undefined = [], [], [], []
     worst, use_precise, compared = 0.0, True, 0
 
     def visit(scale: float) -> None:
-        search = find_point(roots, variables, rng, scale=scale, attempts=12)
+        search = find_point(roots, variables, rng, scale=scale, attempts=12,
+                            sums_to_one=sums_to_one)
         if search.point is not None:
             compare_at(search.point.env, search.point.sizes, search.point.values)
 
@@ -376,6 +401,7 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
             compared += 1
             return
         if not np.all(np.isfinite(c)) and not use_precise:
+            undefined.append(env)
             differing.append((g, c))
             compared += 1
             worst = float("inf")
@@ -388,6 +414,7 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
                 use_precise = False
             except (ZeroDivisionError, ValueError, ArithmeticError):
                 different, difference = True, float("inf")  # the claim has no value here
+                undefined.append(env)
         if different is None:  # float64 fallback: rounding bounds what can be told apart
             top = max(float(np.max(np.abs(g), initial=0)), float(np.max(np.abs(c), initial=0)),
                       1e-300)
@@ -414,7 +441,7 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
         for k in kinks_f + kinks_c:
             k_sizes = (lambda env, s=sizes0: s) if k in kinks_f else \
                 (lambda env: _claim_sizes(claim_typed, env))
-            for env in _straddles(k, k_sizes, env0, variables, rng):
+            for env in _straddles(k, k_sizes, env0, variables, rng, sums_to_one):
                 with np.errstate(all="ignore"):
                     values: dict = {}
                     for r in roots:
@@ -424,10 +451,24 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000) -> Comparison | No
     if not samples and not differing:
         return None
     return Comparison(not differing, compared, samples or differing, differing, worst,
-                      piecewise, all(len(s) == 2 for s in sides.values()), use_precise, where)
+                      piecewise, all(len(s) == 2 for s in sides.values()), use_precise, where,
+                      undefined)
 
 
-def _straddles(kink, sizes_of, env0, variables, rng, entries: int = 3) -> list:
+def _point_words(env: dict) -> str:
+    """A point as a person reads it: small values in full, larger ones by their sign."""
+    words = []
+    for name, x in env.items():
+        x = np.asarray(x, dtype=float)
+        if x.size <= 3:
+            words.append(f"{name} = " + ", ".join(f"{v:.3g}" for v in x.ravel()))
+        else:
+            words.append(f"{name} with {int((x < 0).sum())} negative of {x.size} entries")
+    return "; ".join(words)
+
+
+def _straddles(kink, sizes_of, env0, variables, rng, sums_to_one=frozenset(),
+               entries: int = 3) -> list:
     """Points a hair either side of where entries of the kink argument cross zero, found by
     bisection along a random line through env0 (each variable moved along its own random
     direction, scaled to its entries)."""
@@ -435,6 +476,8 @@ def _straddles(kink, sizes_of, env0, variables, rng, entries: int = 3) -> list:
 
     direction = {n: random_direction(v.attr[1], env0[n].shape, rng) *
                  max(1.0, float(np.max(np.abs(env0[n])))) for n, v in variables.items()}
+    for n in sums_to_one:  # along the line 1ᵀy stays 1
+        direction[n] = direction[n] - direction[n].mean()
 
     def at(t):
         return {n: env0[n] + t * direction[n] for n in env0}

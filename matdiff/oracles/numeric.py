@@ -417,8 +417,18 @@ def _mode_value(kind, shape, rng, mode, scale):
     return x * scale if kind != "spd" else x * max(scale, 0.05)
 
 
+def _summing_to_one(x: np.ndarray) -> np.ndarray:
+    """x shifted to sum to 1, exactly in binary: entries on a grid of 2⁻²⁴ (sums of them are
+    exact in double precision, and the 50-digit comparison sees the data as it is)."""
+    y = np.round((x + (1.0 - x.sum()) / x.size) * 2.0 ** 24) / 2.0 ** 24
+    flat = y.reshape(-1)
+    flat[-1] = 1.0 - flat[:-1].sum()
+    return y
+
+
 def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random.Generator,
-               sizes: dict | None = None, attempts: int = 48, scale: float = 1.0) -> PointSearch:
+               sizes: dict | None = None, attempts: int = 48, scale: float = 1.0,
+               sums_to_one: frozenset = frozenset()) -> PointSearch:
     """Random data (and, unless `sizes` is given, sizes) at which every operation of `roots`
     is defined, differentiable and well conditioned. The usual signed data comes first; then
     other size orders, positive and negative data, and small and large scales, drawn per
@@ -444,6 +454,8 @@ def find_point(roots: list[E.Node], variables: dict[str, E.Node], rng: np.random
                 shape = tuple(1 if d is E.ONE else s[d] for d in v.shape)
                 mode, factor = modes[name]
                 env[name] = _mode_value(v.attr[1], shape, rng, mode, factor * scale)
+                if name in sums_to_one:  # a declared probability vector: 1ᵀy = 1 exactly
+                    env[name] = _summing_to_one(env[name])
             tried += 1
             values: dict = {}
             try:

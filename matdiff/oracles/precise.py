@@ -61,6 +61,12 @@ def evaluate(node: E.Node, env: dict[str, np.ndarray], sizes: dict, cache: dict 
                 values[n] = precise[n.op](mp, n, [values[a] for a in n.args], size)
             else:
                 raise Unsupported(n.op)
+            value = values[n]
+            if any(isinstance(x, mp.mpc) and x.imag for x in
+                   (_entries(value) if hasattr(value, "rows") else [value])):
+                # mpmath continues log, √, asin, x^p … into the complex numbers, where
+                # exp(log(x)) = x again: a value that is not real does not exist here
+                raise ValueError(f"{n.op} has no real value here")
     return values[node]
 
 

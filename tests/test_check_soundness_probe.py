@@ -1,0 +1,63 @@
+"""Wrong verdicts a probe found in `check` (session 5): a SymPy disproof that was ignored, a
+claim with no real value where the gradient has one, probability vectors compared at data
+that does not sum to 1, and matrix-function claims that crashed the 50-digit comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+import matdiff
+from matdiff.cli import main
+
+
+def test_a_sympy_disproof_makes_the_claim_wrong():
+    # 1 + e⁻³⁰⁰ is 1 to 90 digits; only the exact step sees the difference
+    verdict = matdiff.check("a^2", "a", "2*a*(1+exp(-300))")
+    assert verdict.status == "wrong" and not verdict.correct and verdict.exact is False
+    assert "not identically" in verdict.text and "exp(-300)" in verdict.text
+    assert matdiff.check("a^2", "a", "2*a").status == "correct"
+
+
+def test_a_disproof_from_the_command_line_exits_1(capsys):
+    code = main(["check", "tr(A*X*B)", "--wrt", "X", "--claim", "A'*B'*(1+exp(-200))",
+                 "--steps", "--plain"])
+    assert code == 1 and capsys.readouterr().out.startswith("wrong")
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("a^2", "a", "2*exp(log(a))"),  # exp(log(a)) = a only for a > 0
+    ("x'*x", "x", "2*exp(log(x))"),
+    ("x'*x", "x", "2*sqrt(x).*sqrt(x)"),
+])
+def test_a_claim_without_a_real_value_where_the_gradient_has_one_is_wrong(expr, wrt, claim):
+    verdict = matdiff.check(expr, wrt, claim)
+    assert verdict.status == "wrong", verdict.text
+    assert "no value at points where" in verdict.text and "e.g. at" in verdict.text
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("-y'*log(softmax(a))", "a", "sum(y)*softmax(a)-y"),  # matdiff's undeclared answer
+    ("-y'*log(softmax(a))", "a", "softmax(a)-y"),
+    ("x'*y", "x", "y/sum(y)"),
+])
+def test_claims_right_when_the_labels_sum_to_one_are_correct(expr, wrt, claim):
+    verdict = matdiff.check(expr, wrt, claim, {"y": "probability"})
+    assert verdict.status == "correct", verdict.text
+
+
+@pytest.mark.parametrize("claim", ["1.0001*y", "y + vector(0.001)", "2*y"])
+def test_a_probability_vector_does_not_excuse_a_wrong_claim(claim):
+    verdict = matdiff.check("x'*y", "x", claim, {"y": "probability"})
+    assert verdict.status == "wrong", verdict.text
+
+
+@pytest.mark.parametrize("expr, right, wrong", [
+    ("tr(expm(X))", "expm(X)'", "expm(X)"),
+    ("tr(sqrtm(X))", "0.5*inv(sqrtm(X))'", "0.5*inv(sqrtm(X))' + 0.001*X"),
+    ("tr(A*expm(X))", None, "A'"),
+])
+def test_matrix_function_claims_are_compared_not_crashed(expr, right, wrong):
+    types = {"X": "spd"} if "sqrtm" in expr else None
+    if right is not None:
+        assert matdiff.check(expr, "X", right, types).status == "correct"
+    assert matdiff.check(expr, "X", wrong, types).status == "wrong"

@@ -92,10 +92,14 @@ def parse(expr: str, types: dict[str, str] | None = None):
 def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True,
          steps: bool = False, method: str = "trace"):
     """Derive ∂f/∂X for each name in `wrt` (a name or a list of names); with steps=True the
-    result's `.steps` is the derivation in `method` (trace, backprop or jacobian)."""
+    result's `.steps` is the derivation in `method` (trace, backprop or jacobian; another
+    method than trace implies steps=True, as --method does on the command line)."""
     from .api import GradientResult
     from .derive.gradient import derive
 
+    if method not in ("trace", "backprop", "jacobian"):
+        raise MatdiffError(f"unknown method {method!r}: use trace, backprop or jacobian")
+    steps = steps or method != "trace"
     expr = _check_text(expr, "expr")
     wrt = _check_wrt(wrt)
     types = _check_types(types)

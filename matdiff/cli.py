@@ -42,12 +42,29 @@ def version() -> str:
         return __version__
 
 
+class _StoreOnce(argparse.Action):
+    """An option with one value, refused when given twice (argparse keeps the last one:
+    `--layout numerator --layout denominator` would silently flip a verdict)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_options_given", set())
+        if self.dest in given:
+            parser.error(f"{option_string} given twice: give it once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         # No prefixes (--out for --output): _split_argv pairs an option with its value by its
         # full name, so an abbreviation would lose its value; a typo is named instead.
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        if names and names[0].startswith("-") and kwargs.get("action") in (None, "store"):
+            kwargs["action"] = _StoreOnce
+        return super().add_argument(*names, **kwargs)
 
     def error(self, message):  # one line and exit 2, as for every bad input
         if message.startswith("unrecognized arguments"):
@@ -91,7 +108,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="matdiff", description=(
         "Symbolic matrix calculus: derive gradients of scalar functions of matrices the way "
         "a person does it on paper, check them numerically, and emit NumPy code."),
-        epilog="Exit codes: 0 ok, 1 claim is wrong (check), 2 bad input, 3 internal error. "
+        epilog="Exit codes: 0 ok, 1 claim is wrong (check), 2 bad input, 3 internal error, 4 "
+               "claim agrees but is not proved (check, piecewise claims). "
                "EXPR '-' reads the expression from standard input.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -275,6 +293,14 @@ def _read_expr(expr: str) -> str:
         raise _IOFailure("standard input is not UTF-8 text: save the expression as UTF-8")
     if not text:
         raise ParseError("standard input held no expression (EXPR '-' reads it from there)")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for k, (a, b) in enumerate(zip(lines, lines[1:]), 2):
+        # a line break with no operator on either side would multiply the two lines
+        if re.search(r"[\w)'ᵀ⊤¹|‖}\]]$", a) and re.match(r"[\w(|‖\\]", b):
+            raise ParseError(f"standard input holds more than one expression (line {k} follows "
+                             f"line {k - 1} with no operator between them)",
+                             hint="give one expression per call; to multiply them, end the "
+                                  "line with *")
     return text
 
 

@@ -238,7 +238,7 @@ class _Lexer:
         self.bars.pop()
         if kind == "norm":
             sub, end2 = self.subscript(end)
-            which = {"": "2", "2": "2", "F": "2", "Fro": "2", "fro": "2", "1": "1"}.get(sub)
+            which = {"": "", "2": "2", "F": "F", "Fro": "F", "fro": "F", "1": "1"}.get(sub)
             if which is None:
                 raise self.error(f"the norm \\|…\\|_{sub} is not supported", start, end2,
                                  hint="matdiff has \\|x\\|_2 (Euclidean), \\|X\\|_F "
@@ -647,7 +647,7 @@ class _LatexBuilder(SyntaxBuilder):
         span = (c[0].start_pos, c[2].end_pos)
         func = "norm1" if str(c[2]) == "1" else "norm2"
         return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
-                    calls=x.calls + 1)
+                    calls=x.calls + 1, norm_subscript=str(c[2]))
 
     def bars(self, c):
         x = close(c[1])

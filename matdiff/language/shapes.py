@@ -39,6 +39,9 @@ PROBABILITY_KINDS = ("probability", "onehot", "one-hot", "simplex", "distributio
 def check_kinds(types: dict[str, str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, kind in (types or {}).items():
+        if name in ("I", "eye"):
+            raise ShapeError(f"{name} is the identity matrix (its size comes from the context) "
+                             "and cannot be declared", hint="give your variable another name")
         k = str(kind).strip().lower()
         if k in PROBABILITY_KINDS:
             k = "vector"

@@ -43,7 +43,7 @@ class Call(Syn):
     func: str
     func_span: Span
     args: tuple[Syn, ...]
-    bare_norm: bool = False  # ||X|| with no subscript: Euclidean for a vector, Frobenius for X
+    norm_subscript: str | None = None  # ||X||_2 → "2", ||X|| → "" (for matrices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +252,7 @@ class SyntaxBuilder:
                              "||x||_1; write norm2(x) or norm1(x)")
         count_operand(span)
         return Call(span, checked_depth(x.depth + 1, span), func, span, (x,),
-                    calls=x.calls + 1, bare_norm=sub == "")
+                    calls=x.calls + 1, norm_subscript="F" if sub == "fro" else sub)
 
     def call(self, c):
         func, args = c[0], tuple(close(a) for a in c[1:])

@@ -228,7 +228,7 @@ class _Checker:
     def _did_you_mean(self, left: Syn, right: Syn) -> str | None:
         """`trace(X)` multiplies a variable `trace` by X; suggest the function meant."""
         if isinstance(left, Name):
-            close = difflib.get_close_matches(left.name, FUNCTION_NAMES, n=1, cutoff=0.6) or \
+            close = difflib.get_close_matches(left.name, FUNCTION_NAMES, n=1, cutoff=0.75) or \
                 [f for f in FUNCTION_NAMES if len(f) > 1 and left.name.startswith(f)][:1]
             if close and self.text[left.span[1]:right.span[0] + 1].strip().startswith("("):
                 return f"'{left.name}' is not a function; did you mean {close[0]}(…)?"
@@ -294,6 +294,19 @@ class _Checker:
                              f"{ex.name} (one name)", ex.span,
                              hint=f"for a transpose write {base_text}^T {rest} (with spaces) or "
                              f"{base_text}'*{'*'.join(ex.name[1:])}")
+        if syn.op == "^" and isinstance(syn.base, Name) and syn.base.name == "e" and \
+                "e" not in self.declared:
+            # the LaTeX reader takes e^{…} as exp; read as text the same input would be a
+            # variable e to a power, and a right answer would check as wrong
+            raise ParseError("e^(…) would read e as a variable", syn.base.span,
+                             hint=f"write exp({self.src(syn.exponent)}) for the exponential, or "
+                                  "declare e with --let e:scalar if it is a variable")
+        if syn.op == "^" and isinstance(ex, Unary) and isinstance(ex.operand, Name) and \
+                ex.operand.name in ("T", "⊤") and ex.operand.name not in self.declared:
+            base_text = self.src(syn.base)
+            raise ParseError(f"{base_text}^-T is not in the language", ex.span,
+                             hint=f"for the inverse transpose write inv({base_text})' or "
+                                  f"{base_text}^-1'")
         base = self.infer(syn.base)
         expo = self.infer(syn.exponent)
         if not self.is_scalar(expo):
@@ -350,6 +363,15 @@ class _Checker:
             if fix is not None:
                 raise ParseError(f"'{name}' is not a matdiff function; {fix}", factor.span,
                                  hint=f"to multiply a variable {name} by (…) write {name}*(…)")
+            if re.fullmatch(r"[A-Za-z]{3,}", name):
+                # gelu(Wx), floor(x), cumsum(x): a word directly before a bracket is a call
+                # a person means, not a variable times the bracket
+                close = difflib.get_close_matches(name, FUNCTION_NAMES, n=1, cutoff=0.75)
+                also = f"; did you mean {close[0]}(…)?" if close else \
+                    " (`matdiff --help` lists the functions)"
+                raise ParseError(f"'{name}' is not a matdiff function{also}", factor.span,
+                                 hint=f"to multiply a variable {name} by (…) write {name}*(…), "
+                                      f"or declare it with --let {name}:scalar")
         if isinstance(right, Name) and right.name not in self.declared and \
                 right.span[0] > 0 and text[right.span[0] - 1] in "'ᵀ⊤)" and \
                 re.fullmatch(r"[A-Za-z]{2,3}", right.name) and \
@@ -702,7 +724,14 @@ class _Checker:
         if id(syn) in self.axis_of:
             return CALLS[func].axis(self.build(syn.args[0]), self.axis_of[id(syn)], shape)
         args = [self.build(a) for a in syn.args]
-        if getattr(syn, "bare_norm", False) and args[0].kind == "matrix":
+        subscript = getattr(syn, "norm_subscript", None)
+        if subscript == "2" and args[0].kind == "matrix":
+            x = self.src(syn.args[0])
+            raise ParseError(f"||{x}||_2 of a matrix is its spectral norm (largest singular "
+                             "value), not the Frobenius norm", syn.span,
+                             hint=f"write specnorm({x}) for the spectral norm, or ||{x}||_F "
+                                  f"(norm2({x})) for the Frobenius norm")
+        if subscript == "" and args[0].kind == "matrix":
             note = (f"||{self.src(syn.args[0])}|| of a matrix is read as the Frobenius norm "
                     f"(write ||…||_F to say so, or specnorm(…) for the spectral norm)")
             if note not in self.reading_notes:

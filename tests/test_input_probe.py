@@ -1,0 +1,111 @@
+"""Input a probe found read as something else than the user meant (session 5): unknown
+function names taken as a variable times a bracket, e^(…) as a variable e, ||X||_2 of a matrix
+as the Frobenius norm, options given twice, several lines of standard input multiplied, the
+identity declared as a variable, an unknown derivation method in the Python API."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+import matdiff
+from matdiff.cli import main
+
+
+def run(*argv, stdin=None):
+    out, err = io.StringIO(), io.StringIO()
+    old_err, old_in = sys.stderr, sys.stdin
+    sys.stderr = err
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        code = main(list(argv), out=out)
+    finally:
+        sys.stderr, sys.stdin = old_err, old_in
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("expr, name", [
+    ("sum(gelu(W*x))", "gelu"), ("floor(x)'*x", "floor"), ("sum(cumsum(x))", "cumsum"),
+    ("lambda(x'*x)", "lambda"), ("sigmoidd(x)'*x", "sigmoidd"),
+])
+def test_a_word_before_a_bracket_is_an_unknown_function_not_a_product(expr, name):
+    code, out, err = run("grad", expr, "--wrt", "x", "--plain")
+    assert code == 2 and out == ""
+    assert f"'{name}' is not a matdiff function" in err and f"{name}*(…)" in err
+    assert "^" in err and "Traceback" not in err
+
+
+def test_a_close_function_name_is_suggested_and_short_names_still_multiply():
+    assert "did you mean sigmoid(…)" in run("grad", "sigmoidd(x)'*x", "--wrt", "x")[2]
+    code, out, _ = run("grad", "a(x'*x)", "--wrt", "x", "--plain")  # a·(xᵀx)
+    assert code == 0 and "2a·x" in out
+    code, out, _ = run("grad", "lambda(x'*x)", "--wrt", "x", "--let", "lambda:scalar",
+                       "--plain")
+    assert code == 0 and "lambda" in out
+
+
+def test_e_to_a_power_is_refused_unless_e_is_declared():
+    code, _, err = run("grad", "e^(x'*x)", "--wrt", "x")
+    assert code == 2 and "exp(x'*x)" in err and "--let e:scalar" in err
+    code, out, _ = run("grad", "e^(x'*x)", "--wrt", "x", "--let", "e:scalar", "--plain")
+    assert code == 0 and "log(e)" in out
+
+
+def test_the_inverse_transpose_written_as_a_power_gets_a_hint():
+    code, _, err = run("check", "log(det(X))", "--wrt", "X", "--claim", "X^-T")
+    assert code == 2 and "inv(X)'" in err
+
+
+@pytest.mark.parametrize("expr, reader", [("||X||_2", "text"), (r"\|X\|_2", "latex")])
+def test_the_2_norm_of_a_matrix_is_not_read_as_the_frobenius_norm(expr, reader):
+    code, _, err = run("grad", expr, "--wrt", "X", "--input", reader)
+    assert code == 2 and "spectral norm" in err and "specnorm(X)" in err
+
+
+@pytest.mark.parametrize("expr, reader", [
+    ("||x||_2^2", "text"), ("||X||_F^2", "text"), (r"\|x\|_2^2", "latex"),
+    (r"\|X\|_F^2", "latex"),
+])
+def test_the_euclidean_and_frobenius_norms_still_read(expr, reader):
+    wrt = "x" if "x" in expr else "X"
+    code, out, _ = run("grad", expr, "--wrt", wrt, "--input", reader, "--plain")
+    assert code == 0 and f"= 2{wrt}" in out
+
+
+def test_a_bare_latex_norm_of_a_matrix_says_how_it_was_read():
+    code, out, err = run("grad", r"\|X\|", "--wrt", "X", "--input", "latex", "--plain")
+    assert code == 0 and "Frobenius" in out + err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "tr(A*X)", "--wrt", "X", "--claim", "A", "--layout", "numerator",
+     "--layout", "denominator"],
+    ["codegen", "x'*x", "--wrt", "x", "--target", "numpy", "--target", "jax"],
+    ["grad", "x'*x", "--wrt", "x", "--format", "text", "--format", "json"],
+])
+def test_an_option_given_twice_is_refused(argv):
+    code, out, err = run(*argv)  # (with json asked for, the error is also JSON on stdout)
+    assert code == 2 and "given twice" in err and "Traceback" not in out + err
+
+
+def test_lines_of_standard_input_without_an_operator_between_are_refused():
+    code, _, err = run("grad", "-", "--wrt", "x", stdin="x'*A*x\nx'*x\n")
+    assert code == 2 and "more than one expression" in err and "line 2" in err
+    for text in ("x'*A*x +\nx'*x\n", "x'*A*x\n - x'*x\n"):
+        code, out, _ = run("grad", "-", "--wrt", "x", "--plain", stdin=text)
+        assert code == 0 and "xᵀx" in out
+
+
+def test_the_identity_cannot_be_declared_a_variable():
+    code, _, err = run("grad", "x'*I*x", "--wrt", "x", "--let", "I:spd")
+    assert code == 2 and "identity" in err
+
+
+def test_the_api_names_an_unknown_method_and_a_method_implies_steps():
+    with pytest.raises(matdiff.MatdiffError, match="trace, backprop or jacobian"):
+        matdiff.grad("x'*A*x", "x", steps=True, method="forward")
+    result = matdiff.grad("x'*A*x", "x", method="backprop")
+    assert result.method == "backprop" and result.steps is not None

@@ -109,10 +109,12 @@ def grad(expr: str, wrt, types: dict[str, str] | None = None, check: bool = True
 
 
 def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
-          steps: bool = False):
+          steps: bool = False, layout: str = "denominator", convention: str = "matdiff"):
     """Whether `claim` is ∂f/∂wrt, as `matdiff check` decides it: a verdict with `.correct`,
     `.text` ("correct" or the diagnosis) and `.exact` (SymPy's proof on matrices of symbols:
-    True, False, or None when not settled)."""
+    True, False, or None when not settled). layout="numerator" reads the claim as ∂f/∂Xᵀ and
+    convention="cookbook" as the Matrix Cookbook's 2G − diag(G) for a symmetric X, like
+    --layout and --convention."""
     from .oracles.diagnose import check_claim
 
     expr = _check_text(expr, "expr")
@@ -123,4 +125,5 @@ def check(expr: str, wrt: str, claim: str, types: dict[str, str] | None = None,
     claim = _check_text(claim, "claim")
     types = _check_types(types)
     allow_deep_expressions()
-    return check_claim(expr, wrt, claim, types, steps=steps)
+    return check_claim(expr, wrt, claim, types, steps=steps, layout=layout,
+                       convention=convention)

@@ -61,3 +61,24 @@ def test_matrix_function_claims_are_compared_not_crashed(expr, right, wrong):
     if right is not None:
         assert matdiff.check(expr, "X", right, types).status == "correct"
     assert matdiff.check(expr, "X", wrong, types).status == "wrong"
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("x'*A*x", "x", "(A+A')*x"), ("tr(A*X)", "X", "A'"), ("log(det(X))", "X", "inv(X)'"),
+])
+def test_a_denominator_answer_under_numerator_layout_is_called_so(expr, wrt, claim):
+    text = matdiff.check(expr, wrt, claim, layout="numerator").text
+    assert "this is the denominator-layout answer" in text, text
+    assert "declare it with --layout numerator" not in text, text
+
+
+def test_a_scalar_claim_is_not_called_a_row_vector():
+    text = matdiff.check("exp(a*x'*x)", "x", "exp(a*x'*x)").text
+    assert text.startswith("wrong shape: the claim is scalar") and "row vector" not in text
+
+
+def test_the_api_takes_the_layout_and_the_convention():
+    assert matdiff.check("tr(A*X)", "X", "A", layout="numerator").status == "correct"
+    assert matdiff.check("tr(A*X)", "X", "A").status == "wrong"
+    assert matdiff.check("x'*S*x", "S", "2*x*x' - diag(diag(x*x'))", {"S": "symmetric"},
+                         convention="cookbook").status == "correct"

@@ -193,11 +193,13 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     if _shapes_differ(samples):
         g, c = samples[0]
         transposed = c.shape == g.shape[::-1]
-        return finish(False, f"wrong shape {_symbolic(g_claim, claim_typed, variables)}, "
+        read = "wrong shape: the claim, transposed as --layout numerator says, is " if \
+            layout == "numerator" and not claim_typed.root.is_scalar else "wrong shape "
+        return finish(False, f"{read}{_symbolic(g_claim, claim_typed, variables)}, "
                              f"expected {_shape_words(ours_cmp)}"
                              + (f" (the shape of {wrt})" if target == "gradient" else "")
                              + (" — off by a transpose" if transposed else "")
-                             + (_layout_words(target, wrt) if transposed else "")
+                             + (_layout_words(target, wrt, layout) if transposed else "")
                              + f"\n{shown}",
                       "how decided: by shapes (the claim's size differs from "
                       f"{label}'s at the sizes of the first point)", status="wrong")
@@ -248,7 +250,7 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     diagnosis = _diagnosis(samples, cmp_target, wrt, claim_typed,
                            comparison.worst, comparison.where, label=label, target=target,
                            symmetric_var=symmetric_var, convention=convention,
-                           probability=probability)
+                           probability=probability, layout=layout)
     return finish(False, diagnosis + "\n" + shown + note_text,
                   _how_decided(comparison, None), exact_, status="wrong")
 
@@ -294,7 +296,11 @@ def _cookbook(g):
     return simplify(E.sub(E.scale(E.const(2), g), E.diag_embed(E.diag_extract(g))))
 
 
-def _layout_words(target, wrt) -> str:
+def _layout_words(target, wrt, layout="denominator") -> str:
+    if target == "gradient" and layout == "numerator":
+        return (f": this is the denominator-layout answer ∂f/∂{wrt} (the shape of {wrt}), but "
+                f"--layout numerator (as declared) asks for ∂f/∂{wrt}ᵀ — transpose the claim, "
+                "or leave out --layout numerator if your course uses the denominator layout")
     if target == "gradient":
         return (f": this is the numerator-layout answer ∂f/∂{wrt}ᵀ; matdiff uses the "
                 f"denominator layout (∂f/∂{wrt} has the shape of {wrt}) — if your course uses "
@@ -308,7 +314,7 @@ def _layout_words(target, wrt) -> str:
 def _layout_hint(claim, ours, target, layout, wrt) -> str:
     c, g = _dims(claim), _dims(ours)
     if target == "gradient" and layout == "denominator" and claim.shape[0] is E.ONE and \
-            len(g) == 1:
+            claim.shape[1] is not E.ONE and len(g) == 1:
         return (f" — a row vector: the numerator-layout answer ∂f/∂{wrt}ᵀ; matdiff uses the "
                 f"denominator layout (a column like {wrt}); declare --layout numerator if your "
                 "course uses that layout")
@@ -691,7 +697,7 @@ def _factor_text(k: float) -> str:
 
 def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label=None,
                target="gradient", symmetric_var=False, convention="matdiff",
-               probability=frozenset()) -> str:
+               probability=frozenset(), layout="denominator") -> str:
     label = label or f"∂f/∂{wrt}"
     g0, c0 = samples[0]
     simple = _relation(samples, wrt, label)
@@ -707,7 +713,7 @@ def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label
         return text
     if simple is not None:
         if simple.startswith("off by a transpose"):
-            simple += _layout_words(target, wrt)
+            simple += _layout_words(target, wrt, layout)
         return simple
     v = result.typed.variables[wrt]
     if target == "hessian" and g0.shape[0] == g0.shape[1] and \

@@ -60,9 +60,17 @@ def test_the_inverse_transpose_written_as_a_power_gets_a_hint():
 
 
 @pytest.mark.parametrize("expr, reader", [("||X||_2", "text"), (r"\|X\|_2", "latex")])
-def test_the_2_norm_of_a_matrix_is_not_read_as_the_frobenius_norm(expr, reader):
-    code, _, err = run("grad", expr, "--wrt", "X", "--input", reader)
-    assert code == 2 and "spectral norm" in err and "specnorm(X)" in err
+def test_the_2_norm_of_a_matrix_is_the_spectral_norm(expr, reader):
+    code, out, err = run("grad", expr, "--wrt", "X", "--input", reader, "--plain")
+    assert code == 0 and "spectral norm" in out + err and "‖X‖₂" in out
+    assert "eigvecmax(XᵀX)" in out  # the gradient of σ₁, not X/‖X‖_F
+
+
+def test_the_latex_of_the_spectral_norm_reads_back():
+    latex = matdiff.grad("specnorm(W)", "W").latex().split("=")[-1].strip()
+    assert r"\|W\right\|_2" in latex
+    verdict = matdiff.check("specnorm(W)", "W", latex)
+    assert verdict.status == "correct", (latex, verdict.text)
 
 
 @pytest.mark.parametrize("expr, reader", [

@@ -726,11 +726,12 @@ class _Checker:
         args = [self.build(a) for a in syn.args]
         subscript = getattr(syn, "norm_subscript", None)
         if subscript == "2" and args[0].kind == "matrix":
-            x = self.src(syn.args[0])
-            raise ParseError(f"||{x}||_2 of a matrix is its spectral norm (largest singular "
-                             "value), not the Frobenius norm", syn.span,
-                             hint=f"write specnorm({x}) for the spectral norm, or ||{x}||_F "
-                                  f"(norm2({x})) for the Frobenius norm")
+            # ‖X‖₂ of a matrix is its spectral norm (how matdiff prints specnorm, too)
+            note = (f"||{self.src(syn.args[0])}||_2 of a matrix is read as the spectral norm "
+                    "specnorm(…) (the largest singular value); ||…||_F is the Frobenius norm")
+            if note not in self.reading_notes:
+                self.reading_notes.append(note)
+            return CALLS["specnorm"].build(*args, shape)
         if subscript == "" and args[0].kind == "matrix":
             note = (f"||{self.src(syn.args[0])}|| of a matrix is read as the Frobenius norm "
                     f"(write ||…||_F to say so, or specnorm(…) for the spectral norm)")

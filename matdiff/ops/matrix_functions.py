@@ -321,9 +321,23 @@ def _np_trilhalf(a):
     return np.tril(a, -1) + np.diag(np.diag(a)) / 2
 
 
-def _np_pinv(a):
+def eig_shift(x: E.Node) -> bool:
+    """Whether x is λI − S of an eigenvector's derivative (λ = eigmax(S) or eigmin(S)): singular
+    by construction, of rank n − 1 for a simple λ. Its zero eigenvalue is rounding of the size
+    of ε·|λ|, which pinv's cutoff (relative to ‖λI − S‖) can take for a real one and invert to
+    ~10¹⁵, so its pseudo-inverse drops the eigenvalue nearest 0 instead."""
+    return x.op == "add" and any(t.op == "scale" and t.args[1].op == "eye" and
+                                 t.args[0].op in ("eigmax", "eigmin") for t in x.args)
+
+
+def _np_pinv(a, corank1=False):
     if not np.all(np.isfinite(a)):
         return _nan((a.shape[1], a.shape[0]))
+    if corank1:
+        w, u = np.linalg.eigh((a + a.T) / 2)
+        inverse = 1.0 / np.where(w == 0.0, 1.0, w)
+        inverse[np.argmin(np.abs(w))] = 0.0
+        return (u * inverse) @ u.T
     return np.linalg.pinv(a)
 
 
@@ -424,7 +438,15 @@ def _mp_trilhalf(mp, a):
     return out
 
 
-def _mp_pinv(mp, a):
+def _mp_pinv(mp, a, corank1=False):
+    if corank1:  # λI − S: its eigenvalue nearest 0 is 0 (see eig_shift)
+        w, u = mp.eigsy((a + a.T) / 2)
+        k = min(range(len(w)), key=lambda i: abs(w[i]))
+        out = mp.zeros(a.rows, a.cols)
+        for i in range(len(w)):
+            if i != k:
+                out += (u[:, i] * u[:, i].T) / w[i]
+        return out
     if a.rows >= a.cols:
         return mp.inverse(a.T * a) * a.T
     return a.T * mp.inverse(a * a.T)
@@ -781,12 +803,13 @@ declare(Operator(
     "pinv", "pseudo-inverse",
     d=DRule("dX⁺ = −X⁺dX X⁺ + X⁺X⁺ᵀdXᵀ(I − XX⁺) + (I − X⁺X)dXᵀX⁺ᵀX⁺ (constant rank)",
             _d_pinv),
-    numeric=lambda n, a, s: _np_pinv(a[0]),
+    numeric=lambda n, a, s: _np_pinv(a[0], eig_shift(n.args[0])),
     exact=lambda sp, n, a, s: _sp_pinv(sp, a[0]),
-    precise=lambda mp, n, a, s: _mp_pinv(mp, a[0]),
+    precise=lambda mp, n, a, s: _mp_pinv(mp, a[0], eig_shift(n.args[0])),
     spelling=Spelling("pinv", lambda p, n: (f"{p.at(n.args[0], 5)}⁺", 5),
                       lambda p, n: (rf"{p.at(n.args[0], 5)}^{{+}}", 5)),
-    lower=_every(lambda t: lambda ctx, n, a: f"{XP[t]}.linalg.pinv({a[0]})"),
+    lower=_every(lambda t: lambda ctx, n, a: f"_pinv_corank1({a[0]})" if eig_shift(n.args[0])
+                 else f"{XP[t]}.linalg.pinv({a[0]})"),
 ))
 
 # ---------------------------------------------------------------- the language's names

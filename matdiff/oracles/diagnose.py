@@ -419,8 +419,13 @@ def compare_claim(result, claim_typed, wrt, seed: int = 1000,
             except precise.Unsupported:
                 use_precise = False
             except (ZeroDivisionError, ValueError, ArithmeticError):
-                different, difference = True, float("inf")  # the claim has no value here
-                undefined.append(env)
+                try:  # whose value is missing: the claim's, or (rounding) matdiff's own?
+                    precise.evaluate(ours, env, sizes)
+                except (ZeroDivisionError, ValueError, ArithmeticError, precise.Unsupported):
+                    use_precise = False  # compared in double precision below
+                else:
+                    different, difference = True, float("inf")  # the claim has no value here
+                    undefined.append(env)
         if different is None:  # float64 fallback: rounding bounds what can be told apart
             top = max(float(np.max(np.abs(g), initial=0)), float(np.max(np.abs(c), initial=0)),
                       1e-300)

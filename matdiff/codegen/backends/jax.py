@@ -194,6 +194,15 @@ def _trilhalf(a):
     return jnp.tril(a, -1) + jnp.diag(jnp.diag(a)) / 2
 
 
+def _pinv_corank1(a):
+    # (λI − S)⁺ for an eigenvalue λ of S: the eigenvalue of a that is 0 in exact arithmetic is
+    # rounding, which jnp.linalg.pinv may invert; it is dropped by position
+    w, u = jnp.linalg.eigh((a + a.T) / 2)
+    keep = jnp.arange(w.shape[0]) != jnp.argmin(jnp.abs(w))
+    inverse = jnp.where(keep, 1.0 / jnp.where(keep, w, 1.0), 0.0)
+    return (u * inverse) @ u.T
+
+
 def _inv_tri(l):
     return jsla.solve_triangular(l, jnp.eye(l.shape[0], dtype=l.dtype), lower=True)
 

@@ -315,6 +315,15 @@ def _trilhalf(a):
     return np.tril(a, -1) + np.diag(np.diag(a)) / 2
 
 
+def _pinv_corank1(a):
+    # (λI − S)⁺ for an eigenvalue λ of S: the eigenvalue of a that is 0 in exact arithmetic is
+    # rounding (~1e-16·|λ|), which np.linalg.pinv may invert; it is dropped by position
+    w, u = np.linalg.eigh((a + a.T) / 2)
+    inverse = 1.0 / np.where(w == 0.0, 1.0, w)
+    inverse[np.argmin(np.abs(w))] = 0.0
+    return (u * inverse) @ u.T
+
+
 def _inv_tri(l):
     # the inverse of a lower-triangular (Cholesky) factor: LAPACK trtri
     return sla.lapack.dtrtri(l, lower=1)[0]

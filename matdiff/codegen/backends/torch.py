@@ -239,6 +239,16 @@ def _trilhalf(a):
     return torch.tril(a, -1) + torch.diag(torch.diagonal(a)) / 2
 
 
+def _pinv_corank1(a):
+    # (λI − S)⁺ for an eigenvalue λ of S: the eigenvalue of a that is 0 in exact arithmetic is
+    # rounding, which torch.linalg.pinv may invert; it is dropped by position
+    w, u = torch.linalg.eigh((a + a.mT) / 2)
+    keep = torch.arange(w.shape[0]) != torch.argmin(torch.abs(w))
+    inverse = torch.where(keep, 1.0 / torch.where(keep, w, torch.ones_like(w)),
+                          torch.zeros_like(w))
+    return (u * inverse) @ u.mT
+
+
 def _tri_solve(l, b, trans=False):
     # L^-1 b (L^-T b) for a lower-triangular L, b a vector or a matrix
     m = b[:, None] if b.ndim == 1 else b

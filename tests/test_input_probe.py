@@ -117,3 +117,30 @@ def test_the_api_names_an_unknown_method_and_a_method_implies_steps():
         matdiff.grad("x'*A*x", "x", steps=True, method="forward")
     result = matdiff.grad("x'*A*x", "x", method="backprop")
     assert result.method == "backprop" and result.steps is not None
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("log(det(X))", "X", "X⁻ᵀ"),  # as grad prints it
+    ("x'*A*x - x'*x", "x", "(A + Aᵀ)x − 2x"),  # the minus sign U+2212
+    ("x'*A*x", "x", "(A + A′)*x"), ("x'*x", "x", "2×x"), ("norm2(x)^2", "x", "2⋅x"),
+    ("norm2(x)^4", "x", "4‖x‖²x"), ("tr(X*X)", "X", "2X’"),
+])
+def test_what_matdiff_prints_and_notes_contain_reads_back(expr, wrt, claim):
+    assert matdiff.check(expr, wrt, claim).status == "correct", claim
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("mean(x)", "x"), ("mean(X)", "X"), ("sum(X)", "X"), ("sum(inv(X))", "X"),
+    ("sum(softmax(W, 1))", "W"),
+])
+def test_gradients_with_ones_read_back_in_text_and_latex(expr, wrt):
+    result = matdiff.grad(expr, wrt)
+    latex = result.latex().split("=")[-1].strip()
+    text = result.source().split(f"∂f/∂{wrt} = ")[1].split(" (")[0].splitlines()[0]
+    for claim in (latex, text):
+        assert matdiff.check(expr, wrt, claim).status == "correct", claim
+
+
+def test_a_vector_of_ones_over_a_size_is_not_printed_as_a_number():
+    code, out, _ = run("grad", "mean(x)", "--wrt", "x", "--plain")
+    assert code == 0 and "∂f/∂x = (1/size(x, 1))·1" in out

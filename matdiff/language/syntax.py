@@ -147,7 +147,8 @@ def _check_hex(start: int, end: int, text: str) -> None:
                          f"{text[start:end]} write 0*{text[start:end]}")
 
 
-_PRODUCT_OPS = {"*": "*", "@": "*", "·": "*", ".*": ".*", "⊙": ".*", "∘": ".*"}
+_PRODUCT_OPS = {"*": "*", "@": "*", "·": "*", "⋅": "*", "×": "*", "∗": "*", ".*": ".*",
+                "⊙": ".*", "∘": ".*"}
 
 
 class SyntaxBuilder:
@@ -215,6 +216,16 @@ class SyntaxBuilder:
 
     def transpose(self, c):
         return self._postfix("transpose", c)
+
+    def inverse_transpose(self, c):  # X⁻ᵀ, as matdiff prints it: (X⁻¹)ᵀ
+        inner = self._postfix("inverse", c)
+        return Postfix(inner.span, checked_depth(inner.depth + 1, inner.span), "transpose",
+                       inner, calls=inner.calls)
+
+    def superscript_pow(self, c):  # x², ‖x‖³: the digits of a superscript as the exponent
+        span = token_span(c[1])
+        digits = str(c[1]).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+        return self._power("^", [c[0], Num(span, 1, digits)])
 
     def inverse(self, c):
         return self._postfix("inverse", c)
@@ -369,7 +380,7 @@ def parse_plain(text: str) -> Syn:
         PARSE_STATE.reset(token)
 
 
-_OPERAND_END = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉)'ᵀ⊤¹⟧]")
+_OPERAND_END = re.compile(r"[A-Za-z0-9_α-ωΑ-Ω₀-₉)'ᵀ⊤¹⟧′’²³⁴⁵⁶⁷⁸⁹⁰]")
 
 
 def _mark_norms(text: str) -> str:

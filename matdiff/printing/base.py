@@ -154,13 +154,16 @@ class Printer:
         for i, term in enumerate(node.args):
             positive = negative_part(term)
             if i == 0:
-                parts.append(self.at(term, PRODUCT) if positive is None else
-                             self.minus + self.at(positive, PRODUCT))
+                parts.append(self.sum_term(term) if positive is None else
+                             self.minus + self.sum_term(positive))
             elif positive is None:
-                parts.append(self.plus_sep + self.at(term, PRODUCT))
+                parts.append(self.plus_sep + self.sum_term(term))
             else:
-                parts.append(self.minus_sep + self.at(positive, PRODUCT))
+                parts.append(self.minus_sep + self.sum_term(positive))
         return "".join(parts), SUM
+
+    def sum_term(self, term: E.Node) -> str:
+        return self.at(term, PRODUCT)
 
     # ---- products and scalings
     def p_scale(self, node):
@@ -175,6 +178,9 @@ class Printer:
                 coef.args[1].attr.denominator == 1:  # x/D, and x/D² for D⁻²·x
             k = -coef.args[1].attr
             den = coef.args[0] if k == 1 else E.power(coef.args[0], E.const(k))
+            if x.op == "ones":  # (1/n)·1, not 1/n: the numerator would read as a number
+                fraction = self.divide("1", self.at(den, POWER))
+                return f"{self.paren(fraction)}{self.times or '·'}{self.at(x, UNARY)}", PRODUCT
             return self.divide(self.at(x, PRODUCT), self.at(den, POWER)), PRODUCT
         return self.scale_text(coef, x), PRODUCT
 

@@ -136,6 +136,8 @@ class LatexPrinter(Printer):
         return "0", ATOM
 
     def p_ones(self, node):
+        if node.kind == "matrix":  # \mathbf{1} alone reads back as the vector of ones
+            return r"\mathbf{1}\mathbf{1}^{\top}", PRODUCT
         return (r"\mathbf{1}^{\top}" if node.kind == "row vector" else r"\mathbf{1}"), ATOM
 
     def p_eye(self, node):

@@ -71,7 +71,13 @@ class UnicodePrinter(Printer):
         return "0", ATOM
 
     def p_ones(self, node):
+        if node.kind == "matrix":  # 1 alone would read as the vector of ones
+            return "1 1ᵀ", PRODUCT
         return ("1ᵀ" if node.kind == "row vector" else "1"), ATOM
+
+    def sum_term(self, term):
+        # 1 − tanh(X)^∘2: in a sum the other terms give the ones their shape
+        return "1" if term.op == "ones" else super().sum_term(term)
 
     def p_eye(self, node):
         return "I", ATOM

@@ -6,6 +6,7 @@ identity declared as a variable, an unknown derivation method in the Python API.
 from __future__ import annotations
 
 import io
+import re
 import sys
 
 import pytest
@@ -144,3 +145,13 @@ def test_gradients_with_ones_read_back_in_text_and_latex(expr, wrt):
 def test_a_vector_of_ones_over_a_size_is_not_printed_as_a_number():
     code, out, _ = run("grad", "mean(x)", "--wrt", "x", "--plain")
     assert code == 0 and "∂f/∂x = (1/size(x, 1))·1" in out
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("sum(pinv(W))", "W"), ("tr(pinv(X)*A)", "X"), ("x'*W'*W*(x.^2)", "W"),
+    ("specnorm(W)", "W"), ("nucnorm(W) - specnorm(W)", "W"),
+])
+def test_latex_with_superscripts_on_superscripts_reads_back(expr, wrt):
+    latex = matdiff.grad(expr, wrt).latex().split("=")[-1].strip()
+    assert not re.search(r"\^\{[^{}]*\}\^", latex), latex  # no x^{a}^{b}
+    assert matdiff.check(expr, wrt, latex).status == "correct", latex

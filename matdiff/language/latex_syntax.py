@@ -102,7 +102,7 @@ _UNSUPPORTED = {
     "operatorname": "",
 }
 _OPERAND_END = {"NAME", "NUMBER", "_RPAR", "_RBRACE", "TRANSPOSE", "INVERSE", "INVTRANSPOSE",
-                "NORM_CLOSE", "BAR_CLOSE", "ONES"}
+                "PINV", "NORM_CLOSE", "BAR_CLOSE", "ONES"}
 
 
 def looks_like_latex(text: str) -> bool:
@@ -272,6 +272,9 @@ class _Lexer:
             return end
         if norm in _INVERSES:
             self.emit("INVERSE", "^-1", start, end)
+            return end
+        if norm in ("+", r"\dagger"):  # W^{+}: the pseudo-inverse, as matdiff prints pinv
+            self.emit("PINV", "^+", start, end)
             return end
         if norm in {t.replace("{", "").replace("}", "") for t in _INV_TRANSPOSES}:
             self.emit("INVTRANSPOSE", "^-T", start, end)
@@ -609,6 +612,12 @@ class _LatexBuilder(SyntaxBuilder):
     def epow(self, c):
         return self._power(".^", [c[0], c[2]])
 
+    def pseudo_inverse(self, c):
+        x = close(c[0])
+        span = (x.span[0], token_span(c[1])[1])
+        return Call(span, checked_depth(x.depth + 1, span), "pinv", token_span(c[1]), (x,),
+                    calls=x.calls + 1)
+
     def invtranspose(self, c):
         inner = self._postfix("inverse", c)
         return Postfix(inner.span, inner.depth + 1, "transpose", inner, calls=inner.calls)
@@ -698,8 +707,8 @@ def _parser():
     inline = _Inline()
     b = _LatexBuilder()
     for name in ("add", "sub", "mul", "hadamard", "hdiv", "div", "kron", "juxt", "neg", "pos",
-                 "pow", "epow", "transpose", "inverse", "invtranspose", "number", "name",
-                 "ones", "call", "sqrt", "frac", "norm", "bars"):
+                 "pow", "epow", "transpose", "inverse", "invtranspose", "pseudo_inverse", "number",
+                 "name", "ones", "call", "sqrt", "frac", "norm", "bars"):
         setattr(inline, name, getattr(b, name))
 
     class LatexLexer(_CustomLexer, Lexer):

@@ -114,7 +114,10 @@ class LatexPrinter(Printer):
         inner = node.args[0]
         if inner.op == "inv":
             return rf"{self.at(inner.args[0], POSTFIX)}^{{-\top}}", POSTFIX
-        return super().p_transpose(node)
+        text = self.at(inner, POSTFIX)
+        if text.endswith("}") and "^" in text:  # no double superscripts: {W^{+}}^{\top}
+            text = "{" + text + "}"
+        return rf"{text}{self.transpose_mark}", POSTFIX
 
 
     def call(self, name, *args):

@@ -85,7 +85,10 @@ def test_grad_latex_and_steps():
 
 def test_symmetric_convention_is_stated_in_steps():
     _, out, _ = run("grad", "x'*S*x", "--wrt", "S", "--let", "S:symmetric", "--steps")
-    assert "(G + Gᵀ)/2" in out and "2G − diag(G)" in out
+    assert "(G₀ + G₀ᵀ)/2" in out and "2G₀ − diag(G₀)" in out
+    # the read-off is G₀ (S unconstrained); only the symmetric part is called ∂f/∂S
+    steps = out.split("\ndf = tr(")[0]
+    assert "G₀ = xxᵀ" in steps and steps.count("∂f/∂S =") == 1, steps
 
 
 def test_check_verdicts_and_exit_codes():

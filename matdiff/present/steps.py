@@ -384,6 +384,12 @@ class TraceDerivation:
                 uses[name] = uses.get(name, 0) + 1
         contributions: dict[str, list[E.Node]] = {}
         symbols: dict[str, E.Node] = {}
+        unconstrained: dict[str, str] = {}  # symmetric S read off as G₀ first
+
+        def read_off(name: str) -> str:
+            x = unconstrained.get(name)
+            return READ_OFF if x is None else \
+                f"read off: df = tr(G₀ᵀ d{x}) ⇒ G₀, the gradient for {x} taken as unconstrained"
 
         def symbol_of(name):
             if name not in symbols:
@@ -391,6 +397,12 @@ class TraceDerivation:
                 if node is None:
                     node = r.typed.variables[name]
                 symbols[name] = self.namer.symbol(node)
+                if name in self.wrt and node.attr[1] in ("symmetric", "spd"):
+                    # what df = tr(Gᵀ dS) reads off is G₀, S taken as unconstrained; ∂f/∂S
+                    # is its symmetric part, the last step (two different "∂f/∂S =" lines
+                    # would contradict each other)
+                    self.m.unicode[symbols[name]], self.m.latex[symbols[name]] = "G₀", "G_0"
+                    unconstrained[name] = self.namer.up.var_name(name)
             return symbols[name]
 
         for var, body in segments:
@@ -426,7 +438,7 @@ class TraceDerivation:
                 contributions.setdefault(name, []).append(simplify(g))
                 sym = symbol_of(name)
                 if uses.get(name, 0) == 1:
-                    self.m.steps.append(Step(READ_OFF, sym, simplify(g), kind="readoff"))
+                    self.m.steps.append(Step(read_off(name), sym, simplify(g), kind="readoff"))
                 else:
                     self.m.steps.append(Step("read off this use's part (" + READ_OFF + ")",
                                              sym, simplify(g), kind="partial"))
@@ -441,9 +453,9 @@ class TraceDerivation:
                                          kind="readoff"))
             if v.attr[1] in ("symmetric", "spd"):
                 self.m.steps.append(Step(
-                    f"{name} is {v.attr[1]}: take the symmetric part (G + Gᵀ)/2 (matdiff's "
-                    "convention; the Matrix Cookbook's 2G − diag(G) differs)",
-                    sym, r.gradients[name], kind="symmetric"))
+                    f"{name} is {v.attr[1]}: take the symmetric part (G₀ + G₀ᵀ)/2 (matdiff's "
+                    "convention; the Matrix Cookbook's 2G₀ − diag(G₀) differs)",
+                    self.namer.symbol(v), r.gradients[name], kind="symmetric"))
         return self.m
 
 

@@ -5,9 +5,11 @@ gradient and intermediate of them (the raw trace-form output is where the rules 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import matdiff
 from matdiff.derive.gradient import derive
 from matdiff.derive.simplify import simplify
 from matdiff.derive.traceform import to_trace_form
@@ -51,3 +53,15 @@ def test_each_call_has_its_own_memo():
     node = typecheck("tr(A*X*B*X')").root
     assert simplify(node) is simplify(node)
     assert not any(isinstance(v, list) and v and isinstance(v[0], dict) for v in vars(S).values())
+
+
+@pytest.mark.parametrize("expr, printed", [
+    ("(x'*A*x)*(x'*x)", "2(xᵀAx)·x + (xᵀx)·(A + Aᵀ)x"),
+    ("(x'*y)*(x'*x)", "(xᵀx)·y + 2(xᵀy)·x"),
+    ("(x'*A*x)*x'*x", "2(xᵀAx)·x + (xᵀx)·(A + Aᵀ)x"),
+])
+def test_a_product_of_scalar_forms_keeps_them_as_numbers(expr, printed):
+    # (xᵀAx)(xᵀx) is a number times a number: its gradient is not (Axxᵀ + xxᵀA + …)x
+    result = matdiff.grad(expr, "x")
+    assert repr(result).endswith(f"∂f/∂x = {printed}>"), repr(result)
+    assert matdiff.check(expr, "x", str(result.gradient("x"))).status == "correct"

@@ -309,9 +309,9 @@ def _product_atoms(factors, coefs: list[Node]):
         while f.op == "scale" and not f.is_scalar:
             coefs.append(f.args[0])
             f = f.args[1]
-        if f.op == "matmul":
+        if f.op == "matmul" and not f.is_scalar:
             yield from f.args
-        else:
+        else:  # a 1×1 product (xᵀAx) stays whole: a number that scales the rest
             yield f
 
 

@@ -4,12 +4,15 @@ gradient and intermediate of them (the raw trace-form output is where the rules 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import matdiff
+from matdiff.cli import main
 from matdiff.derive.gradient import derive
 from matdiff.derive.simplify import simplify
 from matdiff.derive.traceform import to_trace_form
@@ -65,3 +68,13 @@ def test_a_product_of_scalar_forms_keeps_them_as_numbers(expr, printed):
     result = matdiff.grad(expr, "x")
     assert repr(result).endswith(f"∂f/∂x = {printed}>"), repr(result)
     assert matdiff.check(expr, "x", str(result.gradient("x"))).status == "correct"
+
+
+def test_the_trace_of_a_power_of_an_inverse_transpose_is_a_negative_power():
+    # tr((Mᵀ)ᵏ) = tr(Mᵏ), and (M⁻¹)³ is M⁻³: the README's Hessian of tr(inv(A + bI))
+    result = matdiff.grad("tr(inv(X)^2)", "X")
+    out = io.StringIO()
+    assert main(["hessian", "tr(inv(A + b*eye))", "--wrt", "b", "--plain"], out=out) == 0
+    assert "H = ∂²f/∂b∂bᵀ = 2tr((A + b·I)⁻³)" in out.getvalue(), out.getvalue()
+    assert matdiff.check("tr(inv(X)^2)", "X", "-2*(X^-3)'").status == "correct"
+    assert repr(result).endswith("∂f/∂X = −2(X⁻ᵀ)³>")

@@ -463,6 +463,8 @@ def trace(x: Node) -> Node:
         return scale(x.args[0], trace(x.args[1]))
     if x.op == "transpose":
         return trace(x.args[0])
+    if x.op == "matpow" and x.args[0].op == "transpose":  # tr((Xᵀ)ᵏ) = tr(Xᵏ)
+        return trace(matpow(x.args[0].args[0], x.attr))
     if is_zero(x):
         return const(0)
     return make("tr", (x,), None, SCALAR)

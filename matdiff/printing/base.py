@@ -233,7 +233,10 @@ class Printer:
         return f"{self.at(base, POSTFIX)}{self.epow_sep}{self.at(expo, POWER)}", POWER
 
     def p_matpow(self, node):
-        return self.power_text(self.at(node.args[0], POSTFIX), E.const(node.attr)), POWER
+        base = node.args[0]
+        if base.op == "inv":  # (X⁻¹)³ is X⁻³
+            return self.power_text(self.at(base.args[0], POSTFIX), E.const(-node.attr)), POWER
+        return self.power_text(self.at(base, POSTFIX), E.const(node.attr)), POWER
 
     def p_transpose(self, node):
         return f"{self.at(node.args[0], POSTFIX)}{self.transpose_mark}", POSTFIX

@@ -82,3 +82,11 @@ def test_the_api_takes_the_layout_and_the_convention():
     assert matdiff.check("tr(A*X)", "X", "A").status == "wrong"
     assert matdiff.check("x'*S*x", "S", "2*x*x' - diag(diag(x*x'))", {"S": "symmetric"},
                          convention="cookbook").status == "correct"
+
+
+def test_a_relu_claim_is_compared_on_both_sides_of_its_kink():
+    # matdiff's sign(relu(x)) never goes negative: the kink to straddle is x's
+    verdict = matdiff.check("sum(relu(x))", "x", "relu(sign(x))")
+    assert verdict.status == "unproved" and "on both sides of every kink" in verdict.text
+    assert "not on both sides" not in verdict.text
+    assert matdiff.check("sum(relu(x))", "x", "relu(sign(x - vector(0.01)))").status == "wrong"

@@ -317,8 +317,13 @@ def kink_arguments(*roots: E.Node) -> list[E.Node]:
     for root in roots:
         for n in E.walk(root):
             if (n.op == "fn" and n.attr in KINKED) or n.op == "norm1":
-                if n.args[0] not in out:
-                    out.append(n.args[0])
+                arg = n.args[0]
+                # sign(relu(z)), sign(|z|): never negative, so both sides of it are never
+                # reached; its sign changes where z's does, and that is the kink to straddle
+                while arg.op == "fn" and arg.attr in ("relu", "abs"):
+                    arg = arg.args[0]
+                if arg not in out:
+                    out.append(arg)
     return out
 
 

@@ -155,3 +155,13 @@ def test_latex_with_superscripts_on_superscripts_reads_back(expr, wrt):
     latex = matdiff.grad(expr, wrt).latex().split("=")[-1].strip()
     assert not re.search(r"\^\{[^{}]*\}\^", latex), latex  # no x^{a}^{b}
     assert matdiff.check(expr, wrt, latex).status == "correct", latex
+
+
+@pytest.mark.parametrize("expr", [
+    "log(1 + exp(-y*w'*x))", r"\log(1 + \exp(-y\,\mathbf{w}^\top\mathbf{x}))",
+])
+def test_a_label_that_is_a_vector_only_by_default_gets_the_declaration_hint(expr):
+    code, _, err = run("grad", expr, "--wrt", "w")
+    assert code == 2 and "--let y:scalar" in err and "--let x:" not in err
+    code, out, _ = run("grad", expr, "--wrt", "w", "--let", "y:scalar", "--plain")
+    assert code == 0

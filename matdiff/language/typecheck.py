@@ -63,6 +63,10 @@ _FOREIGN_FUNCTIONS = {
     "sumsq": "write x'*x or norm2(x)^2",
 }
 
+# x' / xᵀ / \mathbf{x}^\top, and the x of w'*x / \mathbf{w}^\top\mathbf{x}
+_TRANSPOSED_AFTER = re.compile(r"\}?\s*('|ᵀ|\^\s*T\b|\^\s*\{?\s*\\top)")
+_TRANSPOSED_BEFORE = re.compile(r"('|ᵀ|\\top\}?|\^T)\s*(\*|\\,)?\s*(\\mathbf\{)?$")
+
 ONE = Dims.ONE_ID
 Pair = tuple[int, int]
 
@@ -409,12 +413,32 @@ class _Checker:
             pair = (ones, self.src(other_side)) if scalar_first else \
                 (self.src(other_side), ones)
             return (f"a number is a scalar: write {pair[0]} {op} {pair[1]} for a {const} of "
-                    f"{value}s")
+                    f"{value}s") + self._default_vector_words(other_side)
         name = inner.name if isinstance(inner, Name) else None
         if name is not None and self.declared.get(name) == "scalar":
             return (f"{name} is declared a scalar: write {name}*{const}(1) to broadcast it, or "
                     f"declare it with --let {name}:{const}")
         return f"write ({self.src(scalar_side)})*{const}(1) to broadcast a scalar"
+
+    def _default_vector_words(self, syn: Syn) -> str:
+        """log(1 + exp(−y·wᵀx)): y is a vector only by its default kind (h–z); if it is a
+        scalar label, say how to declare it. Names read as xᵀ or in uᵀx are vectors anyway."""
+        text = self.src(syn)
+        start = syn.span[0]
+        names = []
+        for m in re.finditer(r"(?<![A-Za-z0-9_\\])[A-Za-z_][A-Za-z0-9_]*", text):
+            name = m.group(0)
+            if name in self.declared or name in FUNCTION_NAMES or \
+                    default_kind(name) != "vector" or name in names:
+                continue
+            after = self.text[start + m.end():start + m.end() + 12]
+            before = self.text[max(0, start + m.start() - 16):start + m.start()]
+            if _TRANSPOSED_AFTER.match(after) or _TRANSPOSED_BEFORE.search(before):
+                continue  # transposed, or the partner of a transposed vector: a vector
+            names.append(name)
+        if len(names) != 1:
+            return ""
+        return f"; or, if {names[0]} is a scalar, declare it with --let {names[0]}:scalar"
 
     def _batch_hint(self, a: Pair, b: Pair, left: Syn, right: Syn) -> str | None:
         """W*X + b with a vector b: broadcasting stays explicit; say how to write it."""

@@ -13,13 +13,14 @@ from .errors import MatdiffError
 HELP = """Type an expression to see how it is read, or:
   EXPR wrt X [Y …] [--steps …]  the gradients (same as: grad EXPR --wrt X --wrt Y …)
   let NAME:KIND [NAME:KIND …]  declare kinds for the rest of the session (scalar, vector,
-                               matrix, symmetric, spd); `let` alone lists them
-  grad|check|codegen|parse|jacobian|hessian …
+                               matrix, symmetric, spd, probability); `let` alone lists them
+  grad|check|codegen|parse|jacobian|hessian|differential|graph …
                                any matdiff command, as on the command line (quote an
                                expression that has spaces with "…")
   help, quit (or Ctrl-D); Ctrl-C clears the line"""
 
-COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian")
+COMMANDS = ("parse", "grad", "check", "codegen", "jacobian", "hessian", "differential", "graph")
+_NOT_HERE = ("repl", "serve")  # a REPL inside the REPL, a server that never returns
 _WRT = re.compile(r"(?<!\S)wrt(?!\S)")
 
 
@@ -55,6 +56,9 @@ def _save(readline, path):
 def to_argv(line: str, lets: dict[str, str] | None = None) -> list[str]:
     """One REPL line as the command line it stands for."""
     first = line.split(None, 1)[0]
+    if first in _NOT_HERE:
+        raise MatdiffError(f"'{first}' does not run inside the REPL: start 'matdiff {first}' "
+                           "from the shell")
     matches = list(_WRT.finditer(line))
     if first in COMMANDS:
         argv = _split(line)

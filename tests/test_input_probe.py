@@ -165,3 +165,13 @@ def test_a_label_that_is_a_vector_only_by_default_gets_the_declaration_hint(expr
     assert code == 2 and "--let y:scalar" in err and "--let x:" not in err
     code, out, _ = run("grad", expr, "--wrt", "w", "--let", "y:scalar", "--plain")
     assert code == 0
+
+
+def test_the_repl_runs_every_command_but_the_ones_that_never_return():
+    from matdiff.repl import to_argv
+
+    assert to_argv('differential "X^2" --wrt X')[:2] == ["differential", "X^2"]
+    assert to_argv('graph "tr(A*X)" --wrt X')[0] == "graph"
+    for word in ("serve", "repl"):
+        with pytest.raises(matdiff.MatdiffError, match="from the shell"):
+            to_argv(word)

@@ -90,3 +90,13 @@ def test_a_relu_claim_is_compared_on_both_sides_of_its_kink():
     assert verdict.status == "unproved" and "on both sides of every kink" in verdict.text
     assert "not on both sides" not in verdict.text
     assert matdiff.check("sum(relu(x))", "x", "relu(sign(x - vector(0.01)))").status == "wrong"
+
+
+@pytest.mark.parametrize("expr, wrt, claim, words", [
+    ("norm2(A*x-y)^2", "x", "2*A*(A*x-y)", "a transpose is missing: A stands where Aᵀ"),
+    ("tr(A*X*B)", "X", "A*B'", "a transpose is missing: A stands where Aᵀ"),
+    ("x'*A*y", "x", "A'*y", "one transpose too many: Aᵀ stands where A"),
+])
+def test_a_missing_or_extra_transpose_is_named(expr, wrt, claim, words):
+    verdict = matdiff.check(expr, wrt, claim)
+    assert verdict.status == "wrong" and verdict.text.startswith(words), verdict.text

@@ -8,13 +8,14 @@ factor, a sign, the symmetric part, the 1ᵀy = 1 assumption — and the differe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from ..derive.gradient import derive
-from ..errors import DerivationError, ShapeError
+from ..errors import DerivationError, MatdiffError, ShapeError
 from ..ir import expr as E
 from ..language.typecheck import typecheck
 from ..printing.unicode import to_unicode
@@ -151,6 +152,14 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     merged = _merged_dims(tgt.typed, combined)
     if merged:
         same = ", ".join(f"{a} = {b}" for a, b in merged)
+        fix = None if not prove else _transpose_fix(
+            expr, wrt, claim, types, sorted(claim_typed.variables), layout=layout,
+            convention=convention, target=target)
+        if fix is not None:
+            return finish(False, f"{fix[0]}: {fix[1]} is {label} (as written the claim only "
+                                 f"makes sense if {same})\n{shown}",
+                          "how decided: by shapes, then the corrected claim compared at "
+                          "points in high precision", status="wrong")
         return finish(False, f"wrong shape: the claim only makes sense if {same}, which the "
                              f"expression does not require ({label} is "
                              f"{_shape_words(ours)})\n{shown}",
@@ -294,6 +303,28 @@ def _cookbook(g):
     from ..derive.simplify import simplify
 
     return simplify(E.sub(E.scale(E.const(2), g), E.diag_embed(E.diag_extract(g))))
+
+
+def _transpose_fix(expr, wrt, claim, types, names, **options) -> tuple[str, str] | None:
+    """(what is wrong, the corrected claim) when adding or removing one transpose of one
+    occurrence of a variable makes the claim right: the student's 2A(Ax − y) for
+    2Aᵀ(Ax − y), or Aᵀy for Ay."""
+    spots = [(name, m.end()) for name in names
+             for m in re.finditer(rf"(?<![\w\\]){re.escape(name)}(?![\w(])", claim)]
+    for name, end in spots[:12]:  # a full check each: a bounded number of tries
+        if claim[end:end + 1] in ("'", "ᵀ"):
+            fixed = claim[:end] + claim[end + 1:]
+            what = f"one transpose too many: {name}ᵀ stands where {name} belongs"
+        else:
+            fixed = claim[:end] + "'" + claim[end:]
+            what = f"a transpose is missing: {name} stands where {name}ᵀ belongs"
+        try:  # prove=False: no SymPy here, and no search for a fix of the fix
+            verdict = check_claim(expr, wrt, fixed, types, prove=False, **options)
+        except MatdiffError:
+            continue
+        if verdict.status == "correct":
+            return what, fixed
+    return None
 
 
 def _layout_words(target, wrt, layout="denominator") -> str:

@@ -100,3 +100,24 @@ def test_a_relu_claim_is_compared_on_both_sides_of_its_kink():
 def test_a_missing_or_extra_transpose_is_named(expr, wrt, claim, words):
     verdict = matdiff.check(expr, wrt, claim)
     assert verdict.status == "wrong" and verdict.text.startswith(words), verdict.text
+
+
+@pytest.mark.parametrize("expr, claim", [
+    ("norm1(A*x - y)", "A'*sign(A*x - 1.001*y)"),
+    ("sum(abs(A*x - y))", "A'*sign(A*x - y + vector(0.001))"),
+])
+def test_the_probability_diagnosis_is_confirmed_before_it_is_said(expr, claim):
+    verdict = matdiff.check(expr, "x", claim)
+    assert verdict.status == "wrong" and "1ᵀy" not in verdict.text, verdict.text
+
+
+def test_the_probability_diagnosis_still_names_the_missing_label_sum():
+    text = matdiff.check("-y'*log(softmax(a))", "a", "softmax(a)-y").text
+    assert text.startswith("right only when 1ᵀy = 1")
+
+
+def test_each_occurrence_is_only_said_where_the_variable_occurs_twice():
+    once = matdiff.check("x'*S*x", "S", "2*x*x'", {"S": "symmetric"}, convention="cookbook")
+    assert once.text.startswith("missing a term") and "each occurrence" not in once.text
+    twice = matdiff.check("tr(X'*A*X)", "X", "A*X").text
+    assert "each occurrence of X in f contributes a term" in twice

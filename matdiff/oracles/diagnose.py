@@ -790,6 +790,15 @@ def _diagnosis(samples, result, wrt, claim_typed, worst: float, points, *, label
                 return {**env, name: np.abs(env[name]) / np.sum(np.abs(env[name]))}
             prob = _samples(result, claim_typed, wrt, points, normalise)
             relation = _relation(prob, wrt, label) if prob else None
+            if relation is not None and (relation == "equal" or
+                                         relation.startswith("sign error")):
+                # a float64 hint at a few points: confirmed where 1ᵀy = 1 exactly, at every
+                # scale and kink, before it is said (sign(Ax − 1.001y) is not about 1ᵀy)
+                root = claim_typed.root if relation == "equal" else E.neg(claim_typed.root)
+                confirmed = compare_claim(result, _with_root(claim_typed, root), wrt,
+                                          sums_to_one=frozenset({name}))
+                if confirmed is None or not confirmed.equal:
+                    relation = None
             if relation == "equal":
                 return (f"right only when 1ᵀ{name} = 1 ({name} a probability vector, e.g. "
                         f"one-hot); in general a factor 1ᵀ{name} is missing — if {name} is "
@@ -852,6 +861,14 @@ def _values(nodes, claim_typed, points):
     return out
 
 
+def _occurrences(root: E.Node, name: str) -> int:
+    """How often the variable `name` is written in root (a shared node counts each time)."""
+    counts: dict[E.Node, int] = {}
+    for n in E.postorder(root):
+        counts[n] = (n.op == "var" and n.attr[0] == name) + sum(counts[a] for a in n.args)
+    return counts[root]
+
+
 def _term_diagnosis(samples, result, wrt, claim_typed, points, label) -> str | None:
     """A claim right except for one term: which term of ∂f/∂X is missing, or which term of the
     claim is extra (or has the wrong sign)."""
@@ -871,8 +888,9 @@ def _term_diagnosis(samples, result, wrt, claim_typed, points, label) -> str | N
     if len(ours_terms) > 1:
         for i, t in enumerate(ours_terms):
             if holds(lambda r, i=i: _close(r[1], r[0] - r[2 + i])):
-                return (f"missing a term: the claim is {label} without "
-                        f"{to_unicode(t)} (each occurrence of {wrt} in f contributes a term)")
+                why = f" (each occurrence of {wrt} in f contributes a term)" \
+                    if _occurrences(result.f, wrt) > 1 else ""
+                return (f"missing a term: the claim is {label} without {to_unicode(t)}{why}")
             if holds(lambda r, i=i: _close(r[1], r[0] - 2 * r[2 + i])):
                 return (f"one term has the wrong sign: the claim subtracts {to_unicode(t)}, "
                         f"which {label} adds")

@@ -121,3 +121,12 @@ def test_each_occurrence_is_only_said_where_the_variable_occurs_twice():
     assert once.text.startswith("missing a term") and "each occurrence" not in once.text
     twice = matdiff.check("tr(X'*A*X)", "X", "A*X").text
     assert "each occurrence of X in f contributes a term" in twice
+
+
+@pytest.mark.parametrize("expr, claim", [
+    ("a^2", "2*a + exp(-1e5*a^2)"), ("a^2", "2*a*tanh(1e6*a^2)"),
+    ("x'*x", "2*x + exp(-1e6*x'*x)*x"),
+])
+def test_a_claim_wrong_only_near_zero_is_wrong(expr, claim):
+    wrt = "a" if expr.startswith("a") else "x"
+    assert matdiff.check(expr, wrt, claim).status == "wrong"

@@ -390,7 +390,7 @@ class Comparison:
 
 # the scales the random points are drawn at: the usual unit-size data first, then small and
 # large arguments (a claim may be wrong only beyond |x| = 2, or only for tiny x)
-POINT_SCALES = (1.0, 1.0, 1.0, 0.3, 3.0, 10.0, 0.05, 30.0, 100.0, 1000.0)
+POINT_SCALES = (1.0, 1.0, 1.0, 0.3, 3.0, 10.0, 0.05, 30.0, 100.0, 1000.0, 1e-3, 1e4)
 EXTRA_KINK_SCALES = (1e4, 1e5, 1e6)
 
 

@@ -130,3 +130,13 @@ def test_each_occurrence_is_only_said_where_the_variable_occurs_twice():
 def test_a_claim_wrong_only_near_zero_is_wrong(expr, claim):
     wrt = "a" if expr.startswith("a") else "x"
     assert matdiff.check(expr, wrt, claim).status == "wrong"
+
+
+@pytest.mark.parametrize("expr, claim, side", [
+    ("X^2", "2*X*dX", "right"), ("X^3", "3*X^2*dX", "right"),
+    ("inv(X)", "-inv(X)^2*dX", "right"), ("X^2", "2*dX*X", "left"),
+])
+def test_a_differential_that_commutes_matrices_is_named(expr, claim, side, capsys):
+    code = main(["check", expr, "--wrt", "X", "--claim-differential", claim, "--plain"])
+    out = capsys.readouterr().out
+    assert code == 1 and "as if they commuted" in out and f"to the {side}" in out, out

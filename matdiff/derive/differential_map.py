@@ -315,11 +315,29 @@ def check_differential(source: str, wrt: list[str] | str, claim: list[str] | str
     if not same(doubled, [2 * x for x in c]):
         return DifferentialVerdict("wrong", f"wrong: the claim is not linear in d{pv} (a "
                                    f"differential is a linear map of d{pv})\n{truth}")
-    diagnosis = _diagnose(true, claimed, t, c, value, same, p)
+    diagnosis = _diagnose(true, claimed, t, c, value, same, p, (direction, _terms(true_v)))
     return DifferentialVerdict("wrong", f"wrong: {diagnosis}\n{truth}")
 
 
-def _diagnose(true, claimed, t, c, value, same, p) -> str:
+def _commuted(terms, direction, to_end: bool):
+    """dF with d(X) moved to one end of every product: what dF would be if matrices
+    commuted (dX X + X dX → 2X dX); None where a term has no such product."""
+    out = []
+    for term in terms:
+        coef, product = (term.args[0], term.args[1]) if term.op == "scale" else \
+            (E.const(1), term)
+        factors = list(product.args) if product.op == "matmul" else [product]
+        if factors.count(direction) != 1:
+            return None
+        rest = [f for f in factors if f is not direction]
+        order = rest + [direction] if to_end else [direction] + rest
+        if not _chains(order):
+            return None
+        out.append(E.scale(coef, E.matmul(*order)))
+    return E.add(*out) if out else None
+
+
+def _diagnose(true, claimed, t, c, value, same, p, applied_terms=None) -> str:
     true_terms, claim_terms = _terms(true), _terms(claimed)
     if same(t, [-x for x in c]):
         return "wrong sign"
@@ -350,6 +368,13 @@ def _diagnose(true, claimed, t, c, value, same, p) -> str:
                 if same(value(fixed), t):
                     return (f"wrong order of factors: {p.doc(term)} should be "
                             f"{p.doc(settled(other))} (matrix products do not commute)")
+    for to_end in ((True, False) if applied_terms is not None else ()):
+        direction, terms = applied_terms
+        commuted = _commuted(terms, direction, to_end)
+        if commuted is not None and same(c, value(commuted)) and not same(value(commuted), t):
+            return ("the claim treats matrices as if they commuted: it is dF with the "
+                    f"differential moved to the {'right' if to_end else 'left'} of every "
+                    "product, but each term keeps its order (d(X²) = dX X + X dX, not 2X dX)")
     return "the claim differs from dF"
 
 

@@ -232,8 +232,10 @@ def _lift_diag_of_product(n, f, done):
 
 
 def _no_form(n):
-    raise NoMatrixForm(f"the derivative of this {n.kind}-valued part has no matrix form (a "
-                       "higher-order tensor)")
+    raise NoMatrixForm(f"matdiff cannot yet put the derivative through a {n.kind}-valued "
+                       f"{n.op} part in matrix form (it passes through a higher-order tensor "
+                       "that matdiff does not contract yet); this is a current limitation, not "
+                       "a property of the function")
 
 
 LIFT = {

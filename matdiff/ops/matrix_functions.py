@@ -852,6 +852,9 @@ NOTES = {
     "pinv": "pinv's derivative holds where the rank of X is constant (full rank: tall X with "
             "independent columns, or wide X with independent rows)",
 }
+# the pinv in an eigenvector's derivative is of λI − S, singular on purpose
+RESOLVENT_NOTE = ("(λI − S)⁺ is the pseudo-inverse of λI − S, which has rank n − 1 when the "
+                  "eigenvalue λ of S is simple")
 
 
 def notes_for(*roots: E.Node) -> list[str]:
@@ -859,8 +862,10 @@ def notes_for(*roots: E.Node) -> list[str]:
     seen: list[str] = []
     for root in roots:
         for n in E.walk(root):
-            if n.op in NOTES and NOTES[n.op] not in seen:
-                seen.append(NOTES[n.op])
+            note = RESOLVENT_NOTE if n.op == "pinv" and eig_shift(n.args[0]) else \
+                NOTES.get(n.op)
+            if note is not None and note not in seen:
+                seen.append(note)
     return seen
 
 

@@ -808,6 +808,8 @@ def _fail(text: str, message: str, kind: str, span, code: int, json_errors: bool
         payload = {"error": {"message": message, "kind": kind,
                              "span": list(span) if span is not None else None,
                              "exit_code": code}}
+        if span is not None and error is not None and error.source is not None:
+            payload["error"]["source"] = error.source  # the text span indexes (EXPR or claim)
         try:
             out.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             _flush(out)

@@ -175,3 +175,10 @@ def test_the_repl_runs_every_command_but_the_ones_that_never_return():
     for word in ("serve", "repl"):
         with pytest.raises(matdiff.MatdiffError, match="from the shell"):
             to_argv(word)
+
+
+def test_a_json_error_names_the_text_its_span_points_into():
+    for expr, claim, source in (("x'*x", "2*(x", "2*(x"), ("x'*(x", "2*x", "x'*(x")):
+        code, out, _ = run("check", expr, "--wrt", "x", "--claim", claim, "--format", "json")
+        error = __import__("json").loads(out)["error"]
+        assert code == 2 and error["source"] == source and error["span"] is not None

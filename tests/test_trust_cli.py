@@ -101,12 +101,15 @@ def test_json_errors_are_a_json_object_with_the_same_exit_code(argv, kind, span)
     assert text_code == code == 2
     assert text_out == ""
     error = json.loads(out)["error"]
-    assert set(error) == {"message", "kind", "span", "exit_code"}
+    # "source" (the text the span points into) comes with a span
+    assert set(error) == {"message", "kind", "span", "exit_code"} | (
+        {"source"} if error["span"] is not None else set())
     assert error["kind"] == kind and error["exit_code"] == 2
     if span is None:
         assert error["span"] is None or isinstance(error["span"], list)
     else:
         assert error["span"] == span
+        assert error["source"] == argv[argv.index("--claim") + 1 if "--claim" in argv else 1]
     assert error["message"] in text_err  # the same message as the text error
 
 

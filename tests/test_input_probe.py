@@ -182,3 +182,13 @@ def test_a_json_error_names_the_text_its_span_points_into():
         code, out, _ = run("check", expr, "--wrt", "x", "--claim", claim, "--format", "json")
         error = __import__("json").loads(out)["error"]
         assert code == 2 and error["source"] == source and error["span"] is not None
+
+
+@pytest.mark.parametrize("expr, words", [
+    ("dot(x,y)", "'dot' is not a matdiff function; write x'*y"),
+    ("inner(x, y)", "'inner' is not a matdiff function; write x'*y"),
+    ("X(1,1)", "reads as indexing"), ("g(a, b)", "'g' is not a matdiff function"),
+])
+def test_a_comma_in_a_call_of_no_function_says_what_to_write(expr, words):
+    code, _, err = run("parse", expr)
+    assert code == 2 and words in err and "unexpected ','" not in err

@@ -451,6 +451,35 @@ def _function_as_variable(name: str, span: Span, text: str) -> ParseError:
                       "as variables", span, text)
 
 
+def _call_before(text: str, comma: int) -> ParseError | None:
+    """A comma in name(…, …) where name is no matdiff function: say what to write."""
+    depth = 0
+    for i in range(comma - 1, -1, -1):
+        ch = text[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:i])
+                if m is None:
+                    return None
+                name, span = m.group(1), (m.start(1), m.end(1))
+                from .typecheck import _FOREIGN_FUNCTIONS
+
+                fix = _FOREIGN_FUNCTIONS.get(name)
+                if fix is not None:
+                    return ParseError(f"'{name}' is not a matdiff function; {fix}", span, text)
+                if name[:1].isupper():  # X(1, 1)
+                    return ParseError(f"{name}(…, …) reads as indexing, which matdiff does not "
+                                      "have", span, text,
+                                      hint="differentiate the whole expression; for one "
+                                           "entry write u'*X*v with unit vectors u and v")
+                return ParseError(f"'{name}' is not a matdiff function", span, text,
+                                  hint="`matdiff --help` lists the functions")
+            depth -= 1
+    return None
+
+
 def _token_error(e, text: str) -> ParseError:
     tok = e.token
     if tok.type == "$END":
@@ -469,6 +498,10 @@ def _token_error(e, text: str) -> ParseError:
     before = re.search(r"([A-Za-zσ_][A-Za-z0-9_]*)\s*$", text[:span[0]])
     if before and before.group(1) in _FUNCTIONS:
         return _function_as_variable(before.group(1), (before.start(1), before.end(1)), text)
+    if str(tok) == ",":
+        call = _call_before(text, span[0])
+        if call is not None:  # dot(x, y), X(1, 1): a comma inside what reads as a call
+            return call
     expected = sorted({_EXPECTED_LABELS.get(t, None) for t in e.expected} - {None})
     operand = {"a name", "a number", "a function", "'('"}
     if operand & set(expected):

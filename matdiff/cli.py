@@ -189,7 +189,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="J = ∂f/∂xᵀ in numerator layout (m×n for f: ℝⁿ → ℝᵐ), "
                                     "with df = J dx.")
     common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="x")
+    sp.add_argument("--wrt", action="append", required=True, metavar="x",
+                    help="the variable to differentiate with respect to")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
     sp.add_argument("--vec", action="store_true",
                     help="the Kronecker form vec(df) = J vec(dX), for matrix-valued "
@@ -201,7 +202,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "X² dX), its Kronecker form vec(dF) = J vec(dX) where one "
                                     "exists, checked as a directional derivative.")
     common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="X")
+    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+                    help="the variable of dX")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
     sp = sub.add_parser("hessian", help="Hessian of a scalar expression",
@@ -209,7 +211,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "the Hessian applied to a direction V, H[V] "
                                     "(d²f = tr(Vᵀ H[V])).")
     common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="x")
+    sp.add_argument("--wrt", action="append", required=True, metavar="x",
+                    help="the variable of the Hessian (a vector or scalar; a matrix gives H[V])")
     sp.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
     sp = sub.add_parser("codegen", help="emit a NumPy, JAX or PyTorch module for f and its "
@@ -218,7 +221,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "grad_X for each --wrt, and f_and_grad (NumPy, JAX or "
                                     "PyTorch: --target).")
     common(sp)
-    sp.add_argument("--wrt", action="append", required=True, metavar="X")
+    sp.add_argument("--wrt", action="append", required=True, metavar="X",
+                    help="a variable to emit grad_X for (repeat for several)")
     sp.add_argument("--verify", action="store_true",
                     help="check the emitted gradients against finite differences of f")
     sp.add_argument("--hessian", action="store_true",

@@ -352,6 +352,10 @@ def _validate(args) -> None:
         if args.along and args.steps:
             raise MatdiffError("--steps does not go with --along: the chain-rule output already "
                                "shows each Jacobian factor; drop --steps")
+        if args.along and (args.method or args.no_check):
+            option = "--method" if args.method else "--no-check"
+            raise MatdiffError(f"{option} does not go with --along: the chain-rule output is "
+                               f"its own derivation and is always checked; drop {option}")
     args.let = declarations(args.let)
 
 

@@ -192,3 +192,9 @@ def test_a_json_error_names_the_text_its_span_points_into():
 def test_a_comma_in_a_call_of_no_function_says_what_to_write(expr, words):
     code, _, err = run("parse", expr)
     assert code == 2 and words in err and "unexpected ','" not in err
+
+
+@pytest.mark.parametrize("option", [["--no-check"], ["--method", "backprop"]])
+def test_options_along_ignores_are_refused(option):
+    code, out, err = run("grad", "x'*A*x", "--along", "t", "--define", "x=exp(t)*v", *option)
+    assert code == 2 and out == "" and f"{option[0]} does not go with --along" in err

@@ -343,6 +343,9 @@ class TraceDerivation:
             if lin.op == "matmul":
                 k = [j for j, a in enumerate(lin.args) if E.has_differential(a)][0]
                 label = CYCLIC if k < len(lin.args) - 1 else REGROUP
+            if ("trace" in label or "tr(" in label) and "tr(" not in text + shown:
+                # df of a scalar f is its own trace: the notes' tricks read tr(df) = df
+                label += " (a scalar is its own trace: tr(a) = a)"
             self.m.steps.append(Step(label, cur, node, continues=continues))
             cur, continues, shown = node, True, text
         # collect like terms

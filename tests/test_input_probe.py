@@ -198,3 +198,8 @@ def test_a_comma_in_a_call_of_no_function_says_what_to_write(expr, words):
 def test_options_along_ignores_are_refused(option):
     code, out, err = run("grad", "x'*A*x", "--along", "t", "--define", "x=exp(t)*v", *option)
     assert code == 2 and out == "" and f"{option[0]} does not go with --along" in err
+
+
+def test_matlab_left_division_gets_a_hint():
+    code, _, err = run("grad", r"norm2(A\b)^2", "--wrt", "b")
+    assert code == 2 and "inv(A)*b" in err

@@ -466,6 +466,11 @@ class _Lexer:
         if word == "I" or word == "Id":
             self.emit("NAME", "I", pos, end)
             return end
+        if pos > 0 and re.match(r"[A-Za-z0-9)']", text[pos - 1]) and text.count("\\") == 1:
+            # A\b: MATLAB's left division, read as a LaTeX command
+            raise self.error(f"'{text[pos - 1]}\\{word}' reads as the LaTeX command \\{word}",
+                             pos, end, hint="matdiff has no backslash solve: write inv(A)*b "
+                                            "for A\\b")
         raise self.error(f"unknown LaTeX command \\{word}", pos, end,
                          hint="matdiff reads the maths of an expression: \\frac, \\top, \\log, "
                               "\\det, \\operatorname{tr}, \\|…\\|, \\mathbf{x}, Greek letters")

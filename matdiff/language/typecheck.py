@@ -17,7 +17,7 @@ from ..errors import MatdiffError, ParseError, ShapeError
 from ..ir import expr as E
 from ..ops import CALLS, RESERVED, canonical, function_names
 from .reader import parse_syntax
-from .shapes import Dims, check_kinds, default_kind
+from .shapes import GREEK_NAMES, Dims, check_kinds, default_kind
 from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary
 
 FUNCTION_NAMES = function_names()  # from the operator registry (matdiff/ops/language.py)
@@ -368,15 +368,16 @@ class _Checker:
             if fix is not None:
                 raise ParseError(f"'{name}' is not a matdiff function; {fix}", factor.span,
                                  hint=f"to multiply a variable {name} by (…) write {name}*(…)")
-            if re.fullmatch(r"[A-Za-z]{3,}", name):
-                # gelu(Wx), floor(x), cumsum(x): a word directly before a bracket is a call
-                # a person means, not a variable times the bracket
+            if re.fullmatch(r"[a-z]{3,}", name) and name not in GREEK_NAMES:
+                # gelu(Wx), floor(x): SPEC §1 reads a variable times the bracket; a word a
+                # person may have meant as a function says how it was read
                 close = difflib.get_close_matches(name, FUNCTION_NAMES, n=1, cutoff=0.75)
-                also = f"; did you mean {close[0]}(…)?" if close else \
-                    " (`matdiff --help` lists the functions)"
-                raise ParseError(f"'{name}' is not a matdiff function{also}", factor.span,
-                                 hint=f"to multiply a variable {name} by (…) write {name}*(…), "
-                                      f"or declare it with --let {name}:scalar")
+                note = (f"{name}(…) is read as the variable {name} times the bracket: {name} is "
+                        "not a matdiff function" +
+                        (f" (did you mean {close[0]}(…)?)" if close else "") +
+                        f"; write {name}*(…) to say so")
+                if note not in self.reading_notes:
+                    self.reading_notes.append(note)
         if isinstance(right, Name) and right.name not in self.declared and \
                 right.span[0] > 0 and text[right.span[0] - 1] in "'ᵀ⊤)" and \
                 re.fullmatch(r"[A-Za-z]{2,3}", right.name) and \

@@ -78,3 +78,13 @@ def test_the_trace_of_a_power_of_an_inverse_transpose_is_a_negative_power():
     assert "H = ∂²f/∂b∂bᵀ = 2tr((A + b·I)⁻³)" in out.getvalue(), out.getvalue()
     assert matdiff.check("tr(inv(X)^2)", "X", "-2*(X^-3)'").status == "correct"
     assert repr(result).endswith("∂f/∂X = −2(X⁻ᵀ)³>")
+
+
+@pytest.mark.parametrize("expr, wrt, printed", [
+    ("x'*y*y'*x", "x", "2(xᵀy)·y"),  # xᵀy and yᵀx are one number: the terms collect
+    ("(z'*x)*(z'*A*x)", "z", "(zᵀAx)·x + (xᵀz)·Ax"),  # a column, not (rows)ᵀ
+])
+def test_scalar_forms_collect_and_columns_are_not_transposed_rows(expr, wrt, printed):
+    result = matdiff.grad(expr, wrt)
+    assert repr(result).endswith(f"∂f/∂{wrt} = {printed}>"), repr(result)
+    assert "ᵀ)ᵀ" not in result.text()

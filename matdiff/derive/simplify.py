@@ -78,6 +78,9 @@ class Simplifier:
             flipped = [self(E.transpose(t)) for t in x.args]
             if set(flipped) == set(x.args):
                 return x
+            if node.shape[1] is E.ONE and node.shape[0] is not E.ONE:
+                # a column that is a transposed sum of rows, (c·xᵀ + d·xᵀAᵀ)ᵀ: c·x + d·Ax
+                return self(E.add(*flipped))
         return node
 
     def _vec_trick(self, prev: E.Node, f: E.Node) -> E.Node | None:
@@ -128,8 +131,9 @@ class Simplifier:
             return self(E.matmul(*out))
         if node.is_scalar:  # a scalar is its own transpose: xᵀAᵀx → xᵀAx (fewer transposes)
             flipped = E.matmul(*[E.transpose(f) for f in reversed(node.args)])
-            if self._transposes(flipped) < self._transposes(node):
-                return flipped
+            if (self._transposes(flipped), _names(flipped)) < \
+                    (self._transposes(node), _names(node)):
+                return flipped  # and between xᵀy and yᵀx the one read first: like terms meet
         return node
 
     def _transposes(self, node: E.Node) -> int:
@@ -317,6 +321,18 @@ def split(node: E.Node) -> tuple[Fraction, dict[E.Node, Fraction], E.Node]:
         else:
             atoms[n] = atoms.get(n, Fraction(0)) + 1
     return number, {a: e for a, e in atoms.items() if e != 0}, body
+
+
+def _names(node: E.Node) -> tuple:
+    """A deterministic order of products: the names of the factors (an operator's name for a
+    factor that is not a variable or a transposed one)."""
+    if node.op != "matmul":
+        return ()
+    out = []
+    for f in node.args:
+        g = f.args[0] if f.op == "transpose" else f
+        out.append(g.attr[0] if g.op == "var" else "~" + g.op)
+    return tuple(out)
 
 
 def _atom_order(item):

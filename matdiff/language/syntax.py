@@ -13,6 +13,39 @@ from functools import lru_cache
 from ..errors import ParseError, Span
 from ..ops import function_names
 
+# Function names from NumPy, MATLAB and maths that matdiff does not have. Directly followed
+# by `(` they would silently read as a variable times a bracket; say what to write instead.
+FOREIGN_FUNCTIONS = {
+    "trace": "the function is tr", "Tr": "the function is tr",
+    "transpose": "for a transpose write X' or X^T", "inverse": "the function is inv",
+    "inverse_matrix": "the function is inv", "atan": "the function is arctan",
+    "asin": "the function is arcsin", "acos": "the function is arccos",
+    "arctanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
+    "atanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
+    "arcsinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
+    "asinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
+    "arccosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
+    "acosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
+    "cosh": "matdiff has no cosh; write (exp(x) + exp(-x))/2",
+    "sinh": "matdiff has no sinh; write (exp(x) - exp(-x))/2",
+    "atan2": "matdiff has no atan2", "arctan2": "matdiff has no atan2",
+    "exp2": "write 2^a for a scalar (exp(log(2)*x) entry-wise)",
+    "expm1": "write exp(x) - 1 (exp(x) - vector(1) for a vector)",
+    "log2": "write log(x)/log(2)", "log10": "write log(x)/log(10)",
+    "log1p": "write log(1 + a) (log(vector(1) + x) for a vector)", "ln": "the function is log",
+    "cbrt": "write x.^(1/3)", "square": "write x.^2", "pow": "write a^b (x.^p entry-wise)",
+    "power": "write a^b (x.^p entry-wise)",
+    "max": "matdiff has no max (relu(x) is max(x, 0))", "min": "matdiff has no min",
+    "std": "matdiff has no std", "var": "matdiff has no var",
+    "norm": "the functions are norm2 (Euclidean/Frobenius) and norm1",
+    "dot": "write x'*y", "inner": "write x'*y", "outer": "write x*y'",
+    "logistic": "the function is sigmoid (or σ)",
+    "sigm": "the function is sigmoid (or σ)", "diagonal": "the function is diag",
+    "determinant": "the function is det", "absolute": "the function is abs",
+    "sqr": "write x.^2", "soft_max": "the function is softmax", "lse": "the function is logsumexp",
+    "sumsq": "write x'*x or norm2(x)^2",
+}
+
 MAX_DEPTH = 1000  # nesting beyond this is refused with a clear message, not a RecursionError
 # Bounded work (issue 10): every accepted input must be answered within seconds. Each limit
 # below is measured on the costliest input of its kind (see tests/test_trust_language.py).
@@ -464,9 +497,7 @@ def _call_before(text: str, comma: int) -> ParseError | None:
                 if m is None:
                     return None
                 name, span = m.group(1), (m.start(1), m.end(1))
-                from .typecheck import _FOREIGN_FUNCTIONS
-
-                fix = _FOREIGN_FUNCTIONS.get(name)
+                fix = FOREIGN_FUNCTIONS.get(name)
                 if fix is not None:
                     return ParseError(f"'{name}' is not a matdiff function; {fix}", span, text)
                 if name[:1].isupper():  # X(1, 1)

@@ -18,7 +18,7 @@ from ..ir import expr as E
 from ..ops import CALLS, RESERVED, canonical, function_names
 from .reader import parse_syntax
 from .shapes import GREEK_NAMES, Dims, check_kinds, default_kind
-from .syntax import Call, Chain, Name, Num, Postfix, Power, Syn, Unary
+from .syntax import FOREIGN_FUNCTIONS, Call, Chain, Name, Num, Postfix, Power, Syn, Unary
 
 FUNCTION_NAMES = function_names()  # from the operator registry (matdiff/ops/language.py)
 IDENTITY_NAMES = ("I", "eye")
@@ -31,38 +31,6 @@ _CONTEXT_BUDGET = 2_000_000  # characters re-typed in all, so a huge input canno
 def _may_widen(context: dict, text: str) -> bool:
     return len(context) < MAX_CONTEXT_KINDS and (len(context) + 1) * len(text) <= _CONTEXT_BUDGET
 
-# Function names from NumPy, MATLAB and maths that matdiff does not have. Directly followed
-# by `(` they would silently read as a variable times a bracket; say what to write instead.
-_FOREIGN_FUNCTIONS = {
-    "trace": "the function is tr", "Tr": "the function is tr",
-    "transpose": "for a transpose write X' or X^T", "inverse": "the function is inv",
-    "inverse_matrix": "the function is inv", "atan": "the function is arctan",
-    "asin": "the function is arcsin", "acos": "the function is arccos",
-    "arctanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
-    "atanh": "matdiff has no arctanh; write log((1 + x)./(1 - x))/2",
-    "arcsinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
-    "asinh": "matdiff has no arcsinh; write log(x + sqrt(x.^2 + 1))",
-    "arccosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
-    "acosh": "matdiff has no arccosh; write log(x + sqrt(x.^2 - 1))",
-    "cosh": "matdiff has no cosh; write (exp(x) + exp(-x))/2",
-    "sinh": "matdiff has no sinh; write (exp(x) - exp(-x))/2",
-    "atan2": "matdiff has no atan2", "arctan2": "matdiff has no atan2",
-    "exp2": "write 2^a for a scalar (exp(log(2)*x) entry-wise)",
-    "expm1": "write exp(x) - 1 (exp(x) - vector(1) for a vector)",
-    "log2": "write log(x)/log(2)", "log10": "write log(x)/log(10)",
-    "log1p": "write log(1 + a) (log(vector(1) + x) for a vector)", "ln": "the function is log",
-    "cbrt": "write x.^(1/3)", "square": "write x.^2", "pow": "write a^b (x.^p entry-wise)",
-    "power": "write a^b (x.^p entry-wise)",
-    "max": "matdiff has no max (relu(x) is max(x, 0))", "min": "matdiff has no min",
-    "std": "matdiff has no std", "var": "matdiff has no var",
-    "norm": "the functions are norm2 (Euclidean/Frobenius) and norm1",
-    "dot": "write x'*y", "inner": "write x'*y", "outer": "write x*y'",
-    "logistic": "the function is sigmoid (or σ)",
-    "sigm": "the function is sigmoid (or σ)", "diagonal": "the function is diag",
-    "determinant": "the function is det", "absolute": "the function is abs",
-    "sqr": "write x.^2", "soft_max": "the function is softmax", "lse": "the function is logsumexp",
-    "sumsq": "write x'*x or norm2(x)^2",
-}
 
 # x' / xᵀ / \mathbf{x}^\top, and the x of w'*x / \mathbf{w}^\top\mathbf{x}
 _TRANSPOSED_AFTER = re.compile(r"\}?\s*('|ᵀ|\^\s*T\b|\^\s*\{?\s*\\top)")
@@ -361,7 +329,7 @@ class _Checker:
             if name == "eye":
                 raise ParseError("eye takes no size: write eye (its size is inferred from the "
                                  "context)", (factor.span[0], right.span[1] + 1))
-            fix = _FOREIGN_FUNCTIONS.get(name)
+            fix = FOREIGN_FUNCTIONS.get(name)
             if fix is not None and fix.startswith("the function is "):
                 f = fix.split()[3]
                 fix = f"{fix}: did you mean {f}(…)?"

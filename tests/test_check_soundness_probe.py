@@ -140,3 +140,25 @@ def test_a_differential_that_commutes_matrices_is_named(expr, claim, side, capsy
     code = main(["check", expr, "--wrt", "X", "--claim-differential", claim, "--plain"])
     out = capsys.readouterr().out
     assert code == 1 and "as if they commuted" in out and f"to the {side}" in out, out
+
+
+@pytest.mark.parametrize("expr, wrt, claim, words", [
+    ("(x'*y)^2", "x", "(x'*y)*y", "missing factor 2"), ("a^4", "a", "2*a^3", "missing factor 2"),
+    ("sum(x.^6)", "x", "3*x.^5", "missing factor 2"),
+    ("(x'*y)^2", "x", "3*(x'*y)*y", "off by a constant factor: the claim is 3/2"),
+    ("x'*y*y'*x", "x", "y*y'*x", "missing factor 2"),
+])
+def test_a_constant_factor_is_named_for_gradients_of_high_degree(expr, wrt, claim, words):
+    # the points at entry scale 10⁻³ make such gradients ~10⁻⁹: no ratio can be read there
+    assert matdiff.check(expr, wrt, claim).text.startswith(words)
+
+
+@pytest.mark.parametrize("latex, kind", [
+    (r"(1 - b \mathbf{w}^\top \mathbf{x})^{+}", "scalar"),
+    (r"\operatorname{sum}((\mathbf{z})^{+})", "vector"),
+])
+def test_a_latex_plus_superscript_of_a_non_matrix_is_refused(latex, kind, capsys):
+    wrt = "w" if "w" in latex else "z"
+    assert main(["grad", latex, "--wrt", wrt]) == 2
+    err = capsys.readouterr().err
+    assert f"^{{+}} of a {kind}" in err and "relu(…)" in err

@@ -718,6 +718,14 @@ class _Checker:
         if id(syn) in self.axis_of:
             return CALLS[func].axis(self.build(syn.args[0]), self.axis_of[id(syn)], shape)
         args = [self.build(a) for a in syn.args]
+        if func == "pinv" and self.text[syn.func_span[0]:syn.func_span[0] + 1] == "^" and \
+                args[0].kind != "matrix":
+            # (1 − y·wᵀx)^{+} is the positive part in many texts; matdiff's ^{+} (as it prints
+            # pinv) is the pseudo-inverse of a matrix
+            raise ParseError(f"^{{+}} of a {args[0].kind} is read as the pseudo-inverse, "
+                             "which matdiff takes only of a matrix", syn.func_span,
+                             hint="for the positive part max(u, 0) write relu(…); for the "
+                                  "pseudo-inverse of a matrix, pinv(…)")
         subscript = getattr(syn, "norm_subscript", None)
         if subscript == "2" and args[0].kind == "matrix":
             # ‖X‖₂ of a matrix is its spectral norm (how matdiff prints specnorm, too)

@@ -320,3 +320,14 @@ def test_verify_still_fails_a_wrong_gradient():
     assert broken != source
     report = verify_module(derive("x'*A*x", ["x"]), broken)
     assert not report.ok, report.text
+
+
+@pytest.mark.parametrize("expr, types", [
+    ("logdet(eye + S*X'*X)", {"S": "symmetric"}), ("logdet(eye + A*X'*X*A')", None),
+    ("log(det(eye*20 + (X*S)'*(X*S)))", {"S": "symmetric"}),
+])
+def test_a_factorized_product_chosen_at_run_time_is_named_in_messages(expr, types):
+    # the message text of a factorization was printed from the plan, where a product of
+    # run-time order had no spelling: an internal error for these
+    result = matdiff.grad(expr, "X", types)
+    assert result.verify().ok

@@ -112,6 +112,8 @@ class LoweringContext:
     emit: Callable[[str, str], str] | None = None
     shared: dict = field(default_factory=dict)
     nodes: frozenset = frozenset()  # every node of the body's plan
+    # a plan node as an expression again (run-time product orders in their static order)
+    as_expression: Callable[[E.Node], E.Node] = lambda n: n
 
     def once(self, key, text: str, stem: str = "m") -> str:
         """The name of `text` computed once per function body for `key` (e.g. ("eigh", X):
@@ -137,10 +139,10 @@ class LoweringContext:
     def is_vector(n: E.Node) -> bool:
         return is_vector(n)
 
-    @staticmethod
-    def text(n: E.Node) -> str:
-        """n in the expression language (for messages the emitted code raises)."""
-        return to_text(n)
+    def text(self, n: E.Node) -> str:
+        """n in the expression language (for messages the emitted code raises); a product
+        whose order is chosen at run time is written in its static order."""
+        return to_text(self.as_expression(n))
 
     @staticmethod
     def method(text: str, name: str) -> str:
@@ -239,7 +241,8 @@ class Body:
         self.bound_dims: set[E.Dim] = set()  # sizes named _m, _n, … for run-time choices
         self.counter = 0  # temporaries t1, t2, …
         self.ctx = LoweringContext({}, emitter.dims, self.LIKE, self._statement,
-                                   nodes=frozenset(self.plan.order))
+                                   nodes=frozenset(self.plan.order),
+                                   as_expression=self.plan.static_all)
         self.lse_softmax: dict[E.Node, tuple[str, str]] = {}
         self.softplus_sigmoid: dict[E.Node, tuple[str, str]] = {}  # z → (softplus, σ) names
         self.axis_pairs: dict[tuple, tuple[str, str]] = {}

@@ -359,14 +359,15 @@ class Plan:
 
     def _cost(self, roots: list[E.Node]) -> float:
         """_dag_cost with each run-time order counted as its static one."""
-        return _dag_cost([self._static_all(r) for r in roots])
+        return _dag_cost([self.static_all(r) for r in roots])
 
-    def _static_all(self, r: E.Node, memo: dict | None = None) -> E.Node:
+    def static_all(self, r: E.Node, memo: dict | None = None) -> E.Node:
+        """r with every run-time order replaced by its static one: an expression again."""
         memo = {} if memo is None else memo
         for n in E.postorder(r, known=memo):
             args = tuple(memo[a] for a in n.args)
             if n.op == RUNTIME_ORDER:
-                memo[n] = self._static_all(self.static[n], memo)
+                memo[n] = self.static_all(self.static[n], memo)
             else:
                 memo[n] = n if args == n.args else E.make(n.op, args, n.attr, n.shape)
         return memo[r]

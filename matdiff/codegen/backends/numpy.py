@@ -14,7 +14,6 @@ import keyword
 import textwrap
 
 from ...ir import expr as E
-from ...printing.text import to_text
 from ..body import (
     ARGUMENT_HELPERS,
     Body,
@@ -442,7 +441,7 @@ class NumpyBody(Body):
             return f"sla.cho_factor({text}, check_finite=False)"
         det_only = x in self.plan.dets and x not in self.plan.inverted and \
             x not in self.plan.logdets
-        return f"_lu({text}, {None if det_only else to_text(x)!r})"
+        return f"_lu({text}, {None if det_only else self.ctx.text(x)!r})"
 
     def solve(self, x: E.Node, transposed: bool, rhs: str) -> str:
         if x.op == "chol":  # a triangular factor: solved as it is, never factored again
@@ -459,7 +458,7 @@ class NumpyBody(Body):
             self.em.uses_scipy = True
             return f"_inv_tri({strip(self.expr(x))})"
         return f"_inv_chol({self.factor(x)})" if self._spd(x) else \
-            f"_inv_lu({self.factor(x)}, {to_text(x)!r})"
+            f"_inv_lu({self.factor(x)}, {self.ctx.text(x)!r})"
 
     def outer(self, a: str, b: str) -> str:
         # einsum's product loop is 1.5-2.5x faster than np.outer's broadcast for n ≥ 64

@@ -297,12 +297,18 @@ def _read_expr(expr: str) -> str:
         raise _IOFailure("standard input is not UTF-8 text: save the expression as UTF-8")
     if not text:
         raise ParseError("standard input held no expression (EXPR '-' reads it from there)")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for k, (a, b) in enumerate(zip(lines, lines[1:]), 2):
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch != "\n" or depth > 0:  # a break inside brackets continues the expression
+            continue
+        before, after = text[:k].rstrip(), text[k + 1:].lstrip()
         # a line break with no operator on either side would multiply the two lines
-        if re.search(r"[\w)'ᵀ⊤¹|‖}\]]$", a) and re.match(r"[\w(|‖\\]", b):
-            raise ParseError(f"standard input holds more than one expression (line {k} follows "
-                             f"line {k - 1} with no operator between them)",
+        if re.search(r"[\w)'ᵀ⊤¹|‖}\]]$", before) and re.match(r"[\w(|‖\\]", after):
+            line = text.count("\n", 0, k) + 2
+            raise ParseError(f"standard input holds more than one expression (line {line} "
+                             f"follows line {line - 1} with no operator between them)",
+                             (len(before), len(before) + 1), text.replace("\n", " "),
                              hint="give one expression per call; to multiply them, end the "
                                   "line with *")
     return text

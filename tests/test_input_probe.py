@@ -57,7 +57,9 @@ def test_a_close_function_name_is_suggested():
 
 def test_e_to_a_power_is_refused_unless_e_is_declared():
     code, _, err = run("grad", "e^(x'*x)", "--wrt", "x")
-    assert code == 2 and "exp(x'*x)" in err and "--let e:scalar" in err
+    assert code == 2 and "write exp(…)" in err and "--let e:scalar" in err
+    code, _, err = run("grad", "e^x'*x", "--wrt", "x")  # the exponent's own error comes first
+    assert code == 2 and "the exponent x' must be a scalar" in err
     code, out, _ = run("grad", "e^(x'*x)", "--wrt", "x", "--let", "e:scalar", "--plain")
     assert code == 0 and "log(e)" in out
 
@@ -110,6 +112,9 @@ def test_an_option_given_twice_is_refused(argv):
 def test_lines_of_standard_input_without_an_operator_between_are_refused():
     code, _, err = run("grad", "-", "--wrt", "x", stdin="x'*A*x\nx'*x\n")
     assert code == 2 and "more than one expression" in err and "line 2" in err
+    assert "x'*A*x x'*x\n        ^" in err  # the caret under the line break
+    code, out, _ = run("grad", "-", "--wrt", "X", "--plain", stdin="tr(A\nX)")
+    assert code == 0 and "f = tr(AX)" in out  # inside brackets a break continues the line
     for text in ("x'*A*x +\nx'*x\n", "x'*A*x\n - x'*x\n"):
         code, out, _ = run("grad", "-", "--wrt", "x", "--plain", stdin=text)
         assert code == 0 and "xᵀx" in out

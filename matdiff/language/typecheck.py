@@ -267,13 +267,6 @@ class _Checker:
                              f"{ex.name} (one name)", ex.span,
                              hint=f"for a transpose write {base_text}^T {rest} (with spaces) or "
                              f"{base_text}'*{'*'.join(ex.name[1:])}")
-        if syn.op == "^" and isinstance(syn.base, Name) and syn.base.name == "e" and \
-                "e" not in self.declared:
-            # the LaTeX reader takes e^{…} as exp; read as text the same input would be a
-            # variable e to a power, and a right answer would check as wrong
-            raise ParseError("e^(…) would read e as a variable", syn.base.span,
-                             hint=f"write exp({self.src(syn.exponent)}) for the exponential, or "
-                                  "declare e with --let e:scalar if it is a variable")
         if syn.op == "^" and isinstance(ex, Unary) and isinstance(ex.operand, Name) and \
                 ex.operand.name in ("T", "⊤") and ex.operand.name not in self.declared:
             base_text = self.src(syn.base)
@@ -282,6 +275,14 @@ class _Checker:
                                   f"{base_text}^-1'")
         base = self.infer(syn.base)
         expo = self.infer(syn.exponent)
+        if syn.op == "^" and isinstance(syn.base, Name) and syn.base.name == "e" and \
+                "e" not in self.declared and self.is_scalar(expo):
+            # the LaTeX reader takes e^{…} as exp; read as text the same input would be a
+            # variable e to a power, and a right answer would check as wrong
+            raise ParseError("e^… would read e as a variable (a scalar by default)",
+                             syn.base.span,
+                             hint="write exp(…) for the exponential function, or declare e "
+                                  "with --let e:scalar if it is a variable")
         if not self.is_scalar(expo):
             raise ShapeError(f"the exponent {self.src(syn.exponent)} must be a scalar, but it is "
                              f"{self.describe(syn.exponent)}", syn.exponent.span)

@@ -189,3 +189,13 @@ def test_repl_remembers_declarations_and_takes_commands():
     assert "unknown kind 'blob'" in err
     assert "EXPR wrt X" in out
     assert out.count("∂f/∂") == 2  # nothing after quit
+
+
+@pytest.mark.parametrize("method", ["backprop", "jacobian"])
+def test_every_method_reads_off_g0_for_a_symmetric_variable(method):
+    # one "∂f/∂S =" line, the symmetric part; what is read off before it is G₀
+    _, out, _ = run("grad", "tr(S*A)", "--wrt", "S", "--let", "S:symmetric", "--method",
+                    method, "--plain")
+    steps = out.split("\ndf = tr(")[0]
+    assert "G₀ = " in steps and steps.count("∂f/∂S =") == 1, steps
+    assert "∂f/∂S = 0.5(A + Aᵀ)" in steps and "(G₀ + G₀ᵀ)/2" in steps

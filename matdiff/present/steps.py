@@ -223,6 +223,8 @@ ONES_HADAMARD = "1ᵀ(u ⊙ v) = uᵀv"
 SOFTMAX_DEF = "softmax(a) = exp(a)/(1ᵀexp(a))"
 COLLECT = "collect like terms: tr(Aᵀ dX) + tr(Bᵀ dX) = tr((A + B)ᵀ dX)"
 READ_OFF = "read off: df = tr(Gᵀ dX) ⇒ ∂f/∂X = G"
+SYMMETRIC_PART = ("{name} is {kind}: take the symmetric part (G₀ + G₀ᵀ)/2 (matdiff's "
+                  "convention; the Matrix Cookbook's 2G₀ − diag(G₀) differs)")
 CYCLIC = "trick 12: tr(AB) = tr(BA)"
 REGROUP = "transpose of a product: Gᵀ·P = (PᵀG)ᵀ"
 CANCEL = "cancel a scalar: u⁻¹·u = 1"
@@ -455,10 +457,9 @@ class TraceDerivation:
                 self.m.steps.append(Step("f does not depend on it", sym, E.zero(v.shape),
                                          kind="readoff"))
             if v.attr[1] in ("symmetric", "spd"):
-                self.m.steps.append(Step(
-                    f"{name} is {v.attr[1]}: take the symmetric part (G₀ + G₀ᵀ)/2 (matdiff's "
-                    "convention; the Matrix Cookbook's 2G₀ − diag(G₀) differs)",
-                    self.namer.symbol(v), r.gradients[name], kind="symmetric"))
+                self.m.steps.append(Step(SYMMETRIC_PART.format(name=name, kind=v.attr[1]),
+                                         self.namer.symbol(v), r.gradients[name],
+                                         kind="symmetric"))
         return self.m
 
 

@@ -1,31 +1,18 @@
-"""Input a probe found read as something else than the user meant (session 5): unknown
-function names taken as a variable times a bracket, e^(…) as a variable e, ||X||_2 of a matrix
-as the Frobenius norm, options given twice, several lines of standard input multiplied, the
-identity declared as a variable, an unknown derivation method in the Python API."""
+"""Input a probe found read as something else than the user meant (session 5), and what
+matdiff prints read back: words before a bracket (a product, with a note), e^(…) as a variable
+e, ||X||_2 of a matrix (the spectral norm), options given twice, several lines of standard
+input multiplied, the identity declared as a variable, an unknown derivation method in the
+Python API, Unicode and LaTeX forms of matdiff's own output."""
 
 from __future__ import annotations
 
-import io
 import re
-import sys
 
 import pytest
 
 import matdiff
-from matdiff.cli import main
 
-
-def run(*argv, stdin=None):
-    out, err = io.StringIO(), io.StringIO()
-    old_err, old_in = sys.stderr, sys.stdin
-    sys.stderr = err
-    if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
-    try:
-        code = main(list(argv), out=out)
-    finally:
-        sys.stderr, sys.stdin = old_err, old_in
-    return code, out.getvalue(), err.getvalue()
+from .test_cli import run  # the CLI run with captured streams and standard input
 
 
 @pytest.mark.parametrize("expr, name", [

@@ -202,3 +202,16 @@ def test_options_along_ignores_are_refused(option):
 def test_matlab_left_division_gets_a_hint():
     code, _, err = run("grad", r"norm2(A\b)^2", "--wrt", "b")
     assert code == 2 and "inv(A)*b" in err
+
+
+@pytest.mark.parametrize("expr, wrt, claim", [
+    ("tr(inv(X'*X))", "X", "−2X (XᵀX)⁻²"), ("tr(inv(X)^2)", "X", "−2(X⁻ᵀ)³"),
+    ("norm2(x)^2", "x", "2x"),
+])
+def test_negative_superscript_powers_read_back(expr, wrt, claim):
+    assert matdiff.check(expr, wrt, claim).status == "correct"
+
+
+def test_norm_subscripts_read_back():
+    code, out, _ = run("parse", "‖X‖₂ + ‖x‖₁", "--plain")
+    assert code == 0 and "spectral norm" in out and "1-norm" in out

@@ -255,10 +255,14 @@ class SyntaxBuilder:
         return Postfix(inner.span, checked_depth(inner.depth + 1, inner.span), "transpose",
                        inner, calls=inner.calls)
 
-    def superscript_pow(self, c):  # x², ‖x‖³: the digits of a superscript as the exponent
+    def superscript_pow(self, c):  # x², ‖x‖³, X⁻²: the superscript as the exponent
         span = token_span(c[1])
-        digits = str(c[1]).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
-        return self._power("^", [c[0], Num(span, 1, digits)])
+        text = str(c[1])
+        digits = text.lstrip("⁻").translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+        exponent = Num((span[1] - len(digits), span[1]), 1, digits)
+        if text.startswith("⁻"):
+            exponent = Unary(span, 2, "-", exponent)
+        return self._power("^", [c[0], exponent])
 
     def inverse(self, c):
         return self._postfix("inverse", c)
@@ -288,7 +292,7 @@ class SyntaxBuilder:
         """||x||, ||x||_2, ||X||_F → norm2; ||x||_1 → norm1."""
         opening, x, closing = c[0], close(c[1]), c[2]
         span = (opening.start_pos, closing.end_pos)
-        sub = re.sub(r"[\s_{}⟧]", "", str(closing))
+        sub = re.sub(r"[\s_{}⟧]", "", str(closing)).translate(str.maketrans("₁₂", "12"))
         func = {"": "norm2", "2": "norm2", "F": "norm2", "fro": "norm2", "1": "norm1"}.get(sub)
         if func is None:
             raise ParseError(f"the norm ||…||_{sub} is not supported", span,

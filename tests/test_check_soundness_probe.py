@@ -162,3 +162,15 @@ def test_a_latex_plus_superscript_of_a_non_matrix_is_refused(latex, kind, capsys
     assert main(["grad", latex, "--wrt", wrt]) == 2
     err = capsys.readouterr().err
     assert f"^{{+}} of a {kind}" in err and "relu(…)" in err
+
+
+@pytest.mark.parametrize("expr, claim", [
+    ("log(x'*A*x)", "(A+A')*x"), ("exp(a*x'*x)", "2*a*x"), ("(x'*x)^2", "2*x"),
+])
+def test_a_missing_scalar_factor_of_the_chain_rule_is_named(expr, claim):
+    text = matdiff.check(expr, "x", claim).text
+    assert text.startswith("a scalar factor is missing or extra"), text
+
+
+def test_a_constant_factor_is_still_called_constant():
+    assert matdiff.check("x'*x", "x", "x").text.startswith("missing factor 2")

@@ -702,6 +702,15 @@ def _relation(samples, wrt: str, label: str | None = None) -> str | None:
         if abs(k - 2) < 1e-9:
             return "extra factor 2: the claim is twice " + label
         return f"off by a constant factor: the claim is {_factor_text(k)} × {label}"
+    if len(samples) > 1 and all(np.isfinite(r) and r != 0 and _close(c, r * g)
+                                for (g, c), r in zip(samples, ratios)) and \
+            any(g.size > 1 for g, _ in samples):
+        # c = k·g at every point, with k changing from point to point: a scalar factor such
+        # as the outer derivative of the chain rule, d log(u) = du/u, is missing or extra
+        return (f"a scalar factor is missing or extra: at each point the claim is a multiple "
+                f"of {label}, but the multiple changes from point to point (a factor that "
+                "depends on the variables, such as the outer function's derivative in the "
+                "chain rule)")
     return None
 
 

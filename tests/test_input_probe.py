@@ -215,3 +215,9 @@ def test_negative_superscript_powers_read_back(expr, wrt, claim):
 def test_norm_subscripts_read_back():
     code, out, _ = run("parse", "‖X‖₂ + ‖x‖₁", "--plain")
     assert code == 0 and "spectral norm" in out and "1-norm" in out
+
+
+def test_the_hessian_of_a_vector_expression_points_to_the_jacobian():
+    code, _, err = run("hessian", "A*x", "--wrt", "x")
+    assert code == 2 and "a Hessian needs a scalar expression" in err
+    assert "matdiff jacobian" in err

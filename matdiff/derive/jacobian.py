@@ -352,7 +352,14 @@ def jacobian(source: str | Typed, wrt: str, types=None, check: bool = True) -> L
 
 def hessian(source: str | Typed, wrt: str, types=None, check: bool = True) -> LinearMapResult:
     """H = ∂²f/∂x∂xᵀ for a vector (or scalar) x; the map V ↦ H[V] for a matrix X."""
-    grad = derive(source, [wrt], types, check=check)
+    typed = typecheck(source, types) if isinstance(source, str) else source
+    if not typed.root.is_scalar:
+        raise DerivationError(
+            f"a Hessian needs a scalar expression, but this one is "
+            f"{E.shape_text(typed.root.shape)}", (0, len(typed.source)), typed.source,
+            hint="for a vector-valued expression, `matdiff jacobian` gives J (and "
+                 "`matdiff differential` dF); reduce with sum(…), tr(…) or a norm for a Hessian")
+    grad = derive(typed, [wrt], types, check=check)
     typed = grad.typed
     v = typed.variables[wrt]
     g = grad.gradients[wrt]

@@ -187,8 +187,8 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                              + f"\n{shown}",
                       "how decided: by shapes alone (no value was compared)", status="wrong")
     cmp_target = _Target(tgt.typed, tgt.f, {wrt: ours_cmp}, label, target)
-    comparison = compare_claim(cmp_target, claim_typed, wrt,
-                               sums_to_one=probability & set(variables))
+    sums_to_one = probability & set(variables)  # the declared probability vectors
+    comparison = compare_claim(cmp_target, claim_typed, wrt, sums_to_one=sums_to_one)
     if comparison is None:  # matdiff's own formula has no value anywhere it looked
         from .numeric import find_point
 
@@ -213,12 +213,10 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
                       "how decided: by shapes (the claim's size differs from "
                       f"{label}'s at the sizes of the first point)", status="wrong")
     note_text = "".join(f"\nnote: {n}" for n in notes)
-    if probability & set(variables):
-        note_text += "".join(f"\nnote: {y} is a probability vector: 1ᵀ{y} = 1 is used"
-                             for y in sorted(probability & set(variables)))
+    note_text += "".join(f"\nnote: {y} is a probability vector: 1ᵀ{y} = 1 is used"
+                         for y in sorted(sums_to_one))
     if comparison.equal:
-        proof = _prove(g_claim, ours_cmp, variables, comparison, prove, steps,
-                       probability & set(variables))
+        proof = _prove(g_claim, ours_cmp, variables, comparison, prove, steps, sums_to_one)
         how = _how_decided(comparison, proof)
         if proof.equal is False:  # a difference below what the digits resolve (1 + e⁻³⁰⁰)
             residue = _first_nonzero(proof.residue)
@@ -237,11 +235,10 @@ def check_claim(expr: str, wrt: str, claim: str, types=None, steps: bool = False
     if symmetric_var and convention != "cookbook":
         # only the symmetric part of a gradient matters for a symmetric X: (C + Cᵀ)/2 = G
         sym_claim = _with_root(claim_typed, _sym(g_claim))
-        sym_cmp = compare_claim(cmp_target, sym_claim, wrt,
-                                sums_to_one=probability & set(variables))
+        sym_cmp = compare_claim(cmp_target, sym_claim, wrt, sums_to_one=sums_to_one)
         if sym_cmp is not None and sym_cmp.equal:
             proof = _prove(_sym(g_claim), ours_cmp, variables, sym_cmp, prove, steps,
-                           probability & set(variables))
+                           sums_to_one)
             if proof.equal is True or (proof.equal is None and not sym_cmp.piecewise):
                 return finish(True, f"correct for symmetric {wrt} (declared {v.attr[1]}): the "
                                     f"claim's symmetric part (C + Cᵀ)/2 is {label}; matdiff "

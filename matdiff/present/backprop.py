@@ -12,7 +12,7 @@ from ..derive.simplify import simplify
 from ..derive.traceform import to_trace_form
 from ..ir import expr as E
 from ..printing.unicode import UnicodePrinter
-from .steps import READ_OFF, SUM_USES, SYMMETRIC_PART, Method, Namer, Step, trivial
+from .steps import READ_OFF, SUM_USES, Method, Namer, Step, is_symmetric, symmetric_part, trivial
 
 
 def graph_nodes(f: E.Node, wrt: set[str]) -> list[E.Node]:
@@ -61,8 +61,8 @@ def backprop_method(result) -> Method:
     def symbol(name):
         if name not in symbols:
             symbols[name] = namer.symbol(by_name.get(name) or result.typed.variables[name])
-            if name in result.wrt and _symmetric(result, name):  # read off as G₀ first
-                m.unicode[symbols[name]], m.latex[symbols[name]] = "G₀", "G_0"
+            if name in result.wrt and is_symmetric(result.typed.variables[name]):
+                namer.unconstrained(symbols[name])
         return symbols[name]
 
     uses: dict[str, int] = {}
@@ -102,15 +102,10 @@ def backprop_method(result) -> Method:
             if len(p.doc(g)) <= 60:
                 m.steps.append(Step("substitute the forward values", symbol(name), g,
                                     kind="readoff", continues=True))
-        if _symmetric(result, name):
-            v = result.typed.variables[name]
-            m.steps.append(Step(SYMMETRIC_PART.format(name=name, kind=v.attr[1]),
-                                namer.symbol(v), result.gradients[name], kind="symmetric"))
+        if is_symmetric(result.typed.variables[name]):
+            m.steps.append(symmetric_part(namer, result.typed.variables[name],
+                                          result.gradients[name]))
     return m
-
-
-def _symmetric(result, name: str) -> bool:
-    return result.typed.variables[name].attr[1] in ("symmetric", "spd")
 
 
 def _forward_nodes(f: E.Node, wrt: set[str]) -> list[E.Node]:

@@ -15,7 +15,7 @@ from ..derive.simplify import simplify
 from ..ir import expr as E
 from ..printing.unicode import UnicodePrinter
 from .backprop import graph_nodes
-from .steps import SYMMETRIC_PART, Method, Namer, Step
+from .steps import Method, Namer, Step, is_symmetric, symmetric_part
 
 
 def jacobian_method(result) -> Method:
@@ -125,14 +125,12 @@ def _one(m: Method, namer: Namer, result, x: str) -> None:
                                else ""),
                             total, row, kind="readoff"))
     sym = namer.symbol(xv)
-    kind = result.typed.variables[x].attr[1]
-    if kind in ("symmetric", "spd"):  # G₀, X taken as unconstrained; then its symmetric part
-        m.unicode[sym], m.latex[sym] = "G₀", "G_0"
+    if is_symmetric(xv):
+        namer.unconstrained(sym)
     m.steps.append(Step("∂f/∂X = unvec((∂f/∂vec(X)ᵀ)ᵀ)" if matrix else "∂f/∂x = (∂f/∂xᵀ)ᵀ",
                         sym, g, kind="readoff"))
-    if kind in ("symmetric", "spd"):
-        m.steps.append(Step(SYMMETRIC_PART.format(name=x, kind=kind), namer.symbol(xv),
-                            result.gradients[x], kind="symmetric"))
+    if is_symmetric(xv):
+        m.steps.append(symmetric_part(namer, xv, result.gradients[x]))
 
 
 def _reach(cur, nodes):

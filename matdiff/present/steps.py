@@ -187,6 +187,10 @@ class Namer:
         self.m.definitions[v] = primal
         return v
 
+    def unconstrained(self, s: E.Node) -> None:
+        """Print the symbol s as G₀ (see is_symmetric)."""
+        self.m.unicode[s], self.m.latex[s] = "G₀", "G_0"
+
     def symbol(self, of: E.Node) -> E.Node:
         """∂f/∂(of) as a variable of the shape of `of` (a name var or a variable)."""
         s = E.var(f"§∂{of.attr[0]}#{next(_counter)}", of.kind, of.shape)
@@ -225,6 +229,19 @@ COLLECT = "collect like terms: tr(Aᵀ dX) + tr(Bᵀ dX) = tr((A + B)ᵀ dX)"
 READ_OFF = "read off: df = tr(Gᵀ dX) ⇒ ∂f/∂X = G"
 SYMMETRIC_PART = ("{name} is {kind}: take the symmetric part (G₀ + G₀ᵀ)/2 (matdiff's "
                   "convention; the Matrix Cookbook's 2G₀ − diag(G₀) differs)")
+
+
+def is_symmetric(v: E.Node) -> bool:
+    """A symmetric (or spd) variable: what every method reads off is G₀, the gradient for v
+    taken as unconstrained, and ∂f/∂v is its symmetric part, the last step (two different
+    "∂f/∂S =" lines would contradict each other)."""
+    return v.attr[1] in ("symmetric", "spd")
+
+
+def symmetric_part(namer: Namer, v: E.Node, gradient: E.Node) -> Step:
+    """The last step for a symmetric variable v: ∂f/∂v = (G₀ + G₀ᵀ)/2."""
+    return Step(SYMMETRIC_PART.format(name=v.attr[0], kind=v.attr[1]), namer.symbol(v),
+                gradient, kind="symmetric")
 CYCLIC = "trick 12: tr(AB) = tr(BA)"
 REGROUP = "transpose of a product: Gᵀ·P = (PᵀG)ᵀ"
 CANCEL = "cancel a scalar: u⁻¹·u = 1"
@@ -402,11 +419,8 @@ class TraceDerivation:
                 if node is None:
                     node = r.typed.variables[name]
                 symbols[name] = self.namer.symbol(node)
-                if name in self.wrt and node.attr[1] in ("symmetric", "spd"):
-                    # what df = tr(Gᵀ dS) reads off is G₀, S taken as unconstrained; ∂f/∂S
-                    # is its symmetric part, the last step (two different "∂f/∂S =" lines
-                    # would contradict each other)
-                    self.m.unicode[symbols[name]], self.m.latex[symbols[name]] = "G₀", "G_0"
+                if name in self.wrt and is_symmetric(node):
+                    self.namer.unconstrained(symbols[name])
                     unconstrained[name] = self.namer.up.var_name(name)
             return symbols[name]
 
@@ -456,10 +470,8 @@ class TraceDerivation:
             if not gs:
                 self.m.steps.append(Step("f does not depend on it", sym, E.zero(v.shape),
                                          kind="readoff"))
-            if v.attr[1] in ("symmetric", "spd"):
-                self.m.steps.append(Step(SYMMETRIC_PART.format(name=name, kind=v.attr[1]),
-                                         self.namer.symbol(v), r.gradients[name],
-                                         kind="symmetric"))
+            if is_symmetric(v):
+                self.m.steps.append(symmetric_part(self.namer, v, r.gradients[name]))
         return self.m
 
 
